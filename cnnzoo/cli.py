@@ -1,0 +1,233 @@
+"""The `cnnzoo` command: list, summary, fit, evaluate, export, predict, tune."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# TensorFlow's C++ start-up chatter hides the output users asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _csv_floats(text: str) -> tuple[float, float]:
+    parts = [float(p) for p in text.split(",")]
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}")
+    return parts[0], parts[1]
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `fit` and `tune`: architecture, recipe and its overrides."""
+    p.add_argument("--arch", required=True, help="registered model name (see `cnnzoo list`)")
+    p.add_argument("--recipe", help="training recipe (default: the model card's)")
+    p.add_argument("--overrides", help="JSON file of recipe fields (e.g. from `cnnzoo tune`)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate after warm-up")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay")
+    p.add_argument("--val-split", type=int, help="training images held out for validation")
+    p.add_argument("--dataset", help="dataset instead of the recipe's (cifar10, fake)")
+    p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-dir", help="run directory (default: runs/ARCH)")
+    p.add_argument("--data-dir", help="directory with the official dataset files "
+                   "(default: $CNNZOO_DATA_DIR, else tensorflow-datasets)")
+    p.add_argument("--max-eval-images", type=int,
+                   help="validate and test on the first N images only (smoke runs)")
+
+
+def _resolve_recipe(args):
+    """The recipe after card default, architecture overrides, override file and flags."""
+    import cnnzoo
+    from cnnzoo.training.recipes import get_recipe, load_overrides
+
+    card = cnnzoo.model_card(args.arch)
+    name = args.recipe or card.default_recipe
+    if not name:
+        raise ValueError(f"{args.arch} has no default recipe; pass --recipe")
+    recipe = get_recipe(name).for_arch(args.arch)
+    if args.overrides:
+        recipe = recipe.override(**load_overrides(args.overrides))
+    flags = {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "val_split": args.val_split,
+        "dataset": args.dataset,
+    }
+    return recipe.override(**{k: v for k, v in flags.items() if v is not None})
+
+
+def _arch_options(args) -> dict:
+    return {"shortcut": args.shortcut} if args.shortcut else {}
+
+
+def cmd_list(args) -> int:
+    import cnnzoo
+
+    rows = [("name", "params", "input", "recipe", "published", "paper")]
+    for name in cnnzoo.list_models(args.pattern):
+        c = cnnzoo.model_card(name)
+        pub = ", ".join(f"{k}={v}" for k, v in c.published.items())
+        params = f"{c.trainable_params:,}" if c.trainable_params else "?"
+        shape = "x".join(str(d) for d in c.input_shape)
+        rows.append((name, params, shape, c.default_recipe or "", pub, c.paper))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+def cmd_summary(args) -> int:
+    import cnnzoo
+    from cnnzoo.analysis import format_summary
+
+    card = cnnzoo.model_card(args.arch)
+    model = cnnzoo.build(args.arch, **_arch_options(args))
+    print(f"{card.name}: {card.paper}, {card.section}")
+    print(format_summary(model))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from cnnzoo.training.trainer import RunSpec, fit
+
+    recipe = _resolve_recipe(args)
+    spec = RunSpec(
+        arch=args.arch,
+        recipe=recipe,
+        model_dir=Path(args.model_dir or Path("runs") / args.arch),
+        data_dir=args.data_dir,
+        seed=args.seed,
+        arch_options=_arch_options(args),
+        max_eval_images=args.max_eval_images,
+        epochs=args.epochs,
+        steps=args.steps,
+    )
+    if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
+    fit(spec, verbose=args.verbose)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from cnnzoo.evaluation.evaluate import evaluate
+
+    scores = evaluate(args.model, data_dir=args.data_dir, dataset=args.dataset,
+                      batch_size=args.batch_size, max_images=args.max_images)
+    print(f"top-1 accuracy {scores['top1_accuracy']:.4f}  top-5 accuracy "
+          f"{scores['top5_accuracy']:.4f}  loss {scores['loss']:.4f}  ({scores['images']} images)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from cnnzoo.export import export_saved_model
+
+    out = export_saved_model(args.model, args.out, overwrite=args.overwrite)
+    print(f"SavedModel written to {out} (signature serving_default: uint8 images -> "
+          "probabilities, class_index)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from cnnzoo.predict import FileError, format_predictions, predict_files
+
+    results = predict_files(args.model, args.images, top_k=args.top)
+    print(format_predictions(results))
+    return 1 if any(isinstance(r, FileError) for r in results) else 0
+
+
+def cmd_tune(args) -> int:
+    from cnnzoo.training.tuner import tune
+
+    recipe = _resolve_recipe(args)
+    model_dir = Path(args.model_dir or Path("runs") / f"{args.arch}_tune")
+    best = tune(
+        args.arch, recipe, model_dir,
+        data_dir=args.data_dir, max_trials=args.max_trials,
+        epochs_per_trial=args.epochs_per_trial, steps_per_epoch=args.steps_per_epoch,
+        lr_range=args.lr_range, tune_weight_decay=args.tune_weight_decay, seed=args.seed,
+        max_eval_images=args.max_eval_images, arch_options=_arch_options(args),
+        verbose=args.verbose,
+    )
+    print("Best: " + json.dumps(best))
+    print(f"Written to {model_dir / 'best_overrides.json'}; train with "
+          f"`cnnzoo fit --arch {args.arch} --overrides {model_dir / 'best_overrides.json'}`")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `cnnzoo` command."""
+    parser = argparse.ArgumentParser(prog="cnnzoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="registered models as a table")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("summary", help="parameters, multiply-adds and layers of a model")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--shortcut", choices=["A", "B", "C"])
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("fit", help="train a model with a paper's recipe")
+    _add_run_flags(p)
+    p.add_argument("--epochs", type=int, help="train this many epochs (instead of the recipe's "
+                   "iterations; the schedule keeps its boundaries in iterations)")
+    p.add_argument("--steps", type=int, help="train this many iterations in all")
+    p.add_argument("--resume", action="store_true",
+                   help="require a checkpoint to resume from (rerunning resumes anyway)")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="top-1/top-5 accuracy of a trained model")
+    p.add_argument("--model", required=True, help="a .keras file written by `cnnzoo fit`")
+    p.add_argument("--data-dir")
+    p.add_argument("--dataset", help="default: the one the model was trained on")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--max-images", type=int)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a SavedModel that takes raw uint8 images")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="e.g. saved_models/resnet20")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="top classes of PNG/JPEG images")
+    p.add_argument("--model", required=True, help=".keras file or exported SavedModel dir")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("images", nargs="+")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("tune", help="KerasTuner search over the learning rate")
+    _add_run_flags(p)
+    p.add_argument("--max-trials", type=int, default=8)
+    p.add_argument("--epochs-per-trial", type=int, default=2)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--lr-range", type=_csv_floats, default=(1e-3, 1.0), metavar="LOW,HIGH")
+    p.add_argument("--tune-weight-decay", action="store_true")
+    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.set_defaults(func=cmd_tune)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        # Errors of input (bad file, unknown name, no data) get one clear line, not a trace.
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"cnnzoo {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The model registry: every builder registers itself with a model card.
+
+The public surface is `build(name, **overrides)`, `list_models(pattern)` and
+`model_card(name)`, in the manner of timm's `create_model` / `list_models` and
+torchvision's `get_model`. A card holds what the paper says about the model;
+figures that the code can measure (parameters, multiply-adds) are measured by
+`cnnzoo.analysis`, and tests compare them with the card's published ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable
+from typing import Any
+
+_BUILDERS: dict[str, Callable[..., Any]] = {}
+_CARDS: dict[str, ModelCard] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What the paper says about one registered model.
+
+    Attributes:
+        name: registry name, e.g. ``"resnet20"``.
+        family: module-level family, e.g. ``"cifar_resnet"``.
+        paper: citation of the paper that defines the network.
+        section: table / section / figure of the paper the architecture follows.
+        input_shape: (height, width, channels) the model is built for by default.
+        num_classes: classes of the default classifier.
+        trainable_params: the published (or derived and reported) trainable-parameter
+            count of the default configuration; tests assert the built model has it.
+        default_recipe: name of the training recipe in `cnnzoo.training.recipes`.
+        dataset: the dataset the default recipe trains on.
+        published: published accuracy figures, e.g. ``{"cifar10_test_error": 8.75}``.
+        published_source: where the published figures come from.
+        notes: anything a user should know (deviations, conventions).
+    """
+
+    name: str
+    family: str
+    paper: str
+    section: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    trainable_params: int | None
+    default_recipe: str | None = None
+    dataset: str | None = None
+    published: dict[str, float] = dataclasses.field(default_factory=dict)
+    published_source: str = ""
+    notes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card as plain JSON-able data."""
+        return dataclasses.asdict(self)
+
+
+def register_model(card: ModelCard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering `builder` under `card.name`.
+
+    Args:
+        card: the model card; its name is the registry key.
+
+    Returns:
+        A decorator that returns the builder unchanged.
+
+    Raises:
+        ValueError: if the name is already registered.
+    """
+
+    def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
+        if card.name in _BUILDERS:
+            raise ValueError(f"model {card.name!r} is registered twice")
+        _BUILDERS[card.name] = builder
+        _CARDS[card.name] = card
+        return builder
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    # Importing the families registers them; done lazily so that importing the
+    # registry alone stays cheap and cycle-free.
+    import cnnzoo.models  # noqa: F401
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of registered models matching a shell-style pattern, sorted.
+
+    Args:
+        pattern: fnmatch pattern, e.g. ``"resnet*"``.
+
+    Returns:
+        Sorted list of names.
+    """
+    _ensure_loaded()
+    return sorted(n for n in _BUILDERS if fnmatch.fnmatchcase(n, pattern))
+
+
+def _lookup(name: str) -> str:
+    _ensure_loaded()
+    if name not in _BUILDERS:
+        close = [n for n in _BUILDERS if n.startswith(name.rstrip("0123456789"))] or sorted(
+            _BUILDERS
+        )
+        raise KeyError(f"unknown model {name!r}; known models include: {', '.join(close[:12])}")
+    return name
+
+
+def model_card(name: str) -> ModelCard:
+    """The model card of a registered model.
+
+    Raises:
+        KeyError: for an unknown name (the message lists close names).
+    """
+    return _CARDS[_lookup(name)]
+
+
+def build(name: str, **overrides: Any):
+    """Build a registered model.
+
+    Args:
+        name: registry name.
+        **overrides: keyword arguments of the family builder
+            (``include_top``, ``input_shape``, ``pooling``, ``classes``,
+            ``classifier_activation``, and family options like ``shortcut``).
+
+    Returns:
+        A `keras.Model`.
+    """
+    return _BUILDERS[_lookup(name)](**overrides)

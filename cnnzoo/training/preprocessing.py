@@ -1,0 +1,67 @@
+"""The recipe's input preprocessing, as the first layers of the trained model.
+
+Putting the preprocessing inside the model means evaluation, export and apps
+feed raw pixels and always use the numbers the model was trained with. Only
+built-in Keras layers are used, so the head serializes without custom objects.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+def preprocessing_layers(mode: str, train_images: np.ndarray | None = None) -> list:
+    """Layers mapping raw pixels in [0, 255] to the network's input.
+
+    Args:
+        mode: "per_pixel_mean" (He et al. 2016 §4.2: subtract the per-pixel mean of
+            the training images, pixels scaled to [0, 1]), "scale_pm1" (Wu:
+            x * 2/255 - 1), "per_channel_standardize" ((x/255 - mean_c) / std_c) or
+            "none".
+        train_images: uint8 (N, H, W, C) training images; needed for the
+            statistics of "per_pixel_mean" and "per_channel_standardize".
+
+    Returns:
+        A list of Keras layers to apply in order.
+    """
+    from pipelines import stats
+
+    if mode == "none":
+        return []
+    if mode == "scale_pm1":
+        return [keras.layers.Rescaling(2.0 / 255.0, offset=-1.0, name="preprocess_scale")]
+    if train_images is None:
+        raise ValueError(f"preprocessing {mode!r} needs the training images for its statistics")
+    scale = keras.layers.Rescaling(1.0 / 255.0, name="preprocess_scale")
+    if mode == "per_pixel_mean":
+        mean = stats.per_pixel_mean(train_images)
+        norm = keras.layers.Normalization(
+            axis=(1, 2, 3), mean=mean, variance=np.ones_like(mean), name="preprocess_mean"
+        )
+    elif mode == "per_channel_standardize":
+        mean, std = stats.channel_mean_std(train_images)
+        norm = keras.layers.Normalization(
+            axis=-1, mean=mean, variance=np.square(std), name="preprocess_standardize"
+        )
+    else:
+        raise ValueError(f"unknown preprocessing {mode!r}")
+    return [scale, norm]
+
+
+def with_preprocessing(net: keras.Model, layers: list, name: str | None = None) -> keras.Model:
+    """Wrap `net` so that it takes raw pixels: ``net(layers(x))``.
+
+    Args:
+        net: the architecture, as built by `cnnzoo.build`.
+        layers: from `preprocessing_layers`.
+        name: model name (defaults to the net's).
+
+    Returns:
+        A functional model with input float32 (None, H, W, C) in [0, 255].
+    """
+    inputs = keras.Input(shape=net.input_shape[1:], name="images")
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, net(x), name=name or net.name)

@@ -1,0 +1,44 @@
+"""Learning-rate schedules the papers use, as serializable Keras schedules."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Piecewise-constant learning rate indexed by completed iterations.
+
+    The rate is ``values[i]`` while ``boundaries[i-1] <= step < boundaries[i]``:
+    "divided by 10 at 32k iterations" means step 31,999 still uses the old rate
+    and step 32,000 the new one. (Keras's `PiecewiseConstantDecay` switches one
+    step later, at ``step > boundary``.) A warm-up is simply a first segment.
+
+    Args:
+        boundaries: increasing iteration numbers.
+        values: one more rate than boundaries.
+    """
+
+    def __init__(self, boundaries, values):
+        boundaries = [int(b) for b in boundaries]
+        values = [float(v) for v in values]
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(
+                f"StepSchedule needs len(values) == len(boundaries) + 1, got "
+                f"{len(values)} values for {len(boundaries)} boundaries"
+            )
+        if boundaries != sorted(boundaries):
+            raise ValueError(f"StepSchedule boundaries must increase, got {boundaries}")
+        self.boundaries = boundaries
+        self.values = values
+
+    def __call__(self, step):
+        step = ops.cast(step, "int64")
+        index = ops.zeros((), "int32")
+        for b in self.boundaries:
+            index = index + ops.cast(step >= b, "int32")
+        return ops.take(ops.convert_to_tensor(self.values, "float32"), index)
+
+    def get_config(self):
+        return {"boundaries": self.boundaries, "values": self.values}

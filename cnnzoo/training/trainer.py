@@ -1,0 +1,315 @@
+"""`cnnzoo fit`: recipe -> pipeline -> model -> Keras fit -> checkpoints, model, curves.
+
+A run lives in its model directory:
+
+    run.json          what was asked (architecture, resolved recipe, seed)
+    checkpoint.keras  the model and optimizer after the last finished epoch
+    history.csv       one row per epoch (loss, accuracy, validation, lr, iterations)
+    logs/             TensorBoard
+    model.keras       the final model (+ model.json, its metadata)
+    results.json      test accuracy, wall time, throughput
+    curves.png        loss and accuracy against iterations
+
+Rerunning the same command on the same directory resumes from the checkpoint:
+the optimizer's iteration counter says where, the learning rate is a function of
+it, and the data order is a function of (seed, epoch), so the resumed run sees
+what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import cnnzoo
+from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
+from cnnzoo.training import callbacks as cb
+from cnnzoo.training.optimizer import SGDL2
+from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
+from cnnzoo.training.recipes import Recipe
+from cnnzoo.training.schedules import StepSchedule
+from pipelines import datasets as pipe
+from pipelines.sources import ArrayDataset, load_dataset
+
+CHECKPOINT = "checkpoint.keras"
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run, fully resolved from the command line and the recipe.
+
+    Attributes:
+        arch: registered model name.
+        recipe: the recipe with architecture and command-line overrides applied.
+        model_dir: where the run's files go.
+        data_dir: directory with the official dataset files (None: env / tfds).
+        seed: seeds initialization, data order and augmentation.
+        arch_options: builder keyword arguments (e.g. {"shortcut": "B"}).
+        max_eval_images: evaluate on the first N test/validation images only
+            (smoke runs); None for all.
+        epochs: train this many epochs instead of the recipe's iterations.
+        steps: train this many iterations instead of the recipe's.
+    """
+
+    arch: str
+    recipe: Recipe
+    model_dir: Path
+    data_dir: str | None = None
+    seed: int = 0
+    arch_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_eval_images: int | None = None
+    epochs: int | None = None
+    steps: int | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match for a rerun to resume this run."""
+        return {
+            "arch": self.arch,
+            "recipe": self.recipe.as_dict(),
+            "seed": self.seed,
+            "arch_options": self.arch_options,
+        }
+
+
+def split_data(recipe: Recipe, data: ArrayDataset, seed: int):
+    """Training, validation and test arrays for a recipe.
+
+    Returns:
+        (train, val, test) as (images, labels) pairs; `val` is the recipe's
+        held-out part of the training set, or the test set when val_split is 0
+        (the papers' curves plot test error).
+    """
+    train, val = pipe.split_validation(*data.train, recipe.val_split, seed=seed)
+    return train, (val if val is not None else data.test), data.test
+
+
+def _limit(arrays, n: int | None):
+    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+
+
+def loss_and_metrics(recipe: Recipe):
+    """Loss and metrics for integer labels (label smoothing needs one-hot targets)."""
+    if recipe.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+        metrics = [
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"),
+        ]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metrics = [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"),
+        ]
+    return loss, metrics
+
+
+def make_optimizer(recipe: Recipe) -> SGDL2:
+    """SGD with momentum, the recipe's step schedule and coupled L2 weight decay."""
+    boundaries, values = recipe.schedule_points()
+    return SGDL2(
+        learning_rate=StepSchedule(boundaries, values),
+        momentum=recipe.momentum,
+        l2=recipe.weight_decay,
+    )
+
+
+def make_model(
+    arch: str, recipe: Recipe, data: ArrayDataset, train_images: np.ndarray, **arch_options
+) -> keras.Model:
+    """Build `arch` for `data`, prepend the recipe's preprocessing and compile it.
+
+    Args:
+        arch: registered model name.
+        recipe: resolved recipe.
+        data: the dataset (input shape, classes).
+        train_images: images the preprocessing statistics come from (never the test set).
+        **arch_options: builder overrides.
+
+    Returns:
+        A compiled keras.Model taking raw pixels in [0, 255].
+    """
+    options = {"input_shape": data.input_shape, "classes": data.num_classes, **arch_options}
+    net = cnnzoo.build(arch, **options)
+    model = with_preprocessing(net, preprocessing_layers(recipe.preprocessing, train_images))
+    loss, metrics = loss_and_metrics(recipe)
+    model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics)
+    return model
+
+
+def _targets(recipe: Recipe, classes: int):
+    """Dataset map turning integer labels into what the loss expects."""
+    import tensorflow as tf
+
+    if not recipe.label_smoothing:
+        return None
+    return lambda x, y: (x, tf.one_hot(y, classes))
+
+
+def _check_resumable(spec: RunSpec) -> bool:
+    """Whether the model dir holds a checkpoint of this same run; error if of another."""
+    run_file = spec.model_dir / RUN_FILE
+    ckpt = spec.model_dir / CHECKPOINT
+    if not ckpt.is_file():
+        return False
+    if not run_file.is_file():
+        raise ValueError(
+            f"{ckpt} exists but {run_file} does not: not a cnnzoo run directory; "
+            "use another --model-dir"
+        )
+    previous = json.loads(run_file.read_text(encoding="utf-8"))
+    current = spec.identity()
+    diffs = [k for k in current if previous.get(k) != current[k]]
+    if "recipe" in diffs:
+        old, new = previous.get("recipe", {}), current["recipe"]
+        diffs.remove("recipe")
+        diffs += [f"recipe.{k}" for k in new if old.get(k) != new[k]]
+    if diffs:
+        detail = "; ".join(
+            f"{d}: was {_field(previous, d)!r}, now {_field(current, d)!r}" for d in diffs
+        )
+        raise ValueError(
+            f"{spec.model_dir} holds a checkpoint of a different run ({detail}). "
+            "Rerun with the same settings to resume, or choose another --model-dir."
+        )
+    return True
+
+
+def _field(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int]:
+    """Apply --epochs / --steps to the recipe's iteration budget.
+
+    The schedule keeps its boundaries in iterations (the papers' unit), so a
+    shorter run simply stops earlier on the same schedule.
+
+    Returns:
+        (spec with recipe.total_steps resolved, iterations per epoch).
+    """
+    per_epoch = pipe.steps_per_epoch(train_size, spec.recipe.batch_size)
+    if per_epoch < 1:
+        raise ValueError(
+            f"batch size {spec.recipe.batch_size} exceeds the {train_size} training images"
+        )
+    total = spec.recipe.total_steps
+    if spec.epochs is not None:
+        total = spec.epochs * per_epoch
+    if spec.steps is not None:
+        total = spec.steps
+    if total < 1:
+        raise ValueError(f"nothing to train: {total} iterations")
+    recipe = spec.recipe.override(total_steps=total)
+    return dataclasses.replace(spec, recipe=recipe, epochs=None, steps=None), min(per_epoch, total)
+
+
+def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
+    """Train (or resume) a run and write everything listed in the module docstring.
+
+    Args:
+        spec: the run.
+        verbose: Keras verbosity (progress bar by default).
+
+    Returns:
+        The results dict also written to results.json.
+    """
+    data = load_dataset(spec.recipe.dataset, spec.data_dir)
+    train, val, test = split_data(spec.recipe, data, spec.seed)
+    spec, steps_per_epoch = resolve_length(spec, len(train[0]))
+    recipe = spec.recipe
+    epochs = math.ceil(recipe.total_steps / steps_per_epoch)
+
+    model_dir = spec.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    resuming = _check_resumable(spec)
+    atomic_write_text(model_dir / RUN_FILE, json.dumps(spec.identity(), indent=2))
+
+    keras.utils.set_random_seed(spec.seed)
+    if resuming:
+        model, _ = load_trained(model_dir / CHECKPOINT, compile=True)
+        done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        initial_epoch = min(done // steps_per_epoch, epochs)
+        cb.truncate_history(model_dir / "history.csv", initial_epoch)
+        print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
+    else:
+        model = make_model(spec.arch, recipe, data, train[0], **spec.arch_options)
+        initial_epoch = 0
+
+    to_targets = _targets(recipe, data.num_classes)
+    train_ds = pipe.train_dataset(
+        *train, recipe.batch_size, seed=spec.seed, start_epoch=initial_epoch, augment=recipe.augment
+    )
+    val_ds = pipe.eval_dataset(*_limit(val, spec.max_eval_images), recipe.batch_size * 2)
+    if to_targets is not None:
+        train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
+
+    callbacks = [
+        cb.IterationLogs(),
+        cb.StopAtIteration(recipe.total_steps),
+        keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False),
+        cb.AtomicCheckpoint(model_dir / CHECKPOINT),
+    ]
+    start = time.perf_counter()
+    start_iter = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=val_ds,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+    iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+    test_ds = pipe.eval_dataset(*_limit(test, spec.max_eval_images), recipe.batch_size * 2)
+    if to_targets is not None:
+        test_ds = test_ds.map(to_targets)
+    scores = model.evaluate(test_ds, return_dict=True, verbose=0)
+    images_trained = (iterations - start_iter) * recipe.batch_size
+    results = {
+        "arch": spec.arch,
+        "recipe": recipe.name,
+        "iterations": iterations,
+        "test_accuracy": float(scores["accuracy"]),
+        "test_top5_accuracy": float(scores["top5_accuracy"]),
+        "test_loss": float(scores["loss"]),
+        "test_images": int(len(_limit(test, spec.max_eval_images)[0])),
+        "wall_seconds_this_session": round(train_seconds, 1),
+        "train_images_per_second": round(images_trained / train_seconds, 1)
+        if images_trained
+        else None,
+    }
+    metadata = {
+        "arch": spec.arch,
+        "dataset": data.name,
+        "class_names": list(data.class_names),
+        "input_shape": list(data.input_shape),
+        "recipe": recipe.as_dict(),
+        "arch_options": spec.arch_options,
+        "results": results,
+    }
+    save_trained(model, model_dir / "model.keras", metadata)
+    atomic_write_text(model_dir / "results.json", json.dumps(results, indent=2))
+    from cnnzoo.training.curves import plot_curves
+
+    if (model_dir / "history.csv").is_file():
+        plot_curves(model_dir / "history.csv", model_dir / "curves.png", f"{spec.arch} · {recipe.name}")
+    print(
+        f"Test accuracy {results['test_accuracy']:.4f} (top-5 {results['test_top5_accuracy']:.4f}) "
+        f"after {iterations} iterations; model saved to {model_dir / 'model.keras'}"
+    )
+    return results

@@ -1,0 +1,83 @@
+"""Recipes, the step schedule and the L2 optimizer against the papers' numbers."""
+
+import numpy as np
+import pytest
+
+from cnnzoo.training.recipes import RECIPES, get_recipe, load_overrides
+from cnnzoo.training.schedules import StepSchedule
+from cnnzoo.training.trainer import make_optimizer
+
+
+def _lr_at(recipe, steps):
+    boundaries, values = recipe.schedule_points()
+    schedule = StepSchedule(boundaries, values)
+    return [float(schedule(s)) for s in steps]
+
+
+def test_he2016_schedule_boundaries():
+    # He et al. 2016 §4.2: 0.1, /10 at 32k and 48k.
+    r = get_recipe("he2016_cifar").for_arch("resnet20")
+    got = _lr_at(r, [0, 1, 31_999, 32_000, 47_999, 48_000, 63_999])
+    np.testing.assert_allclose(got, [0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+    assert r.total_steps == 64_000 and r.batch_size == 128 and r.weight_decay == 1e-4
+
+
+def test_he2016_resnet110_warmup():
+    r = get_recipe("he2016_cifar").for_arch("resnet110")
+    got = _lr_at(r, [0, 399, 400, 31_999, 32_000, 48_000])
+    np.testing.assert_allclose(got, [0.01, 0.01, 0.1, 0.1, 0.01, 0.001], rtol=1e-6)
+
+
+def test_wu_schedule_boundaries():
+    r = get_recipe("wu_resnet_cifar")
+    got = _lr_at(r, [0, 499, 500, 31_999, 32_000, 47_999, 48_000, 63_999, 64_000, 79_999])
+    expected = [0.01, 0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert r.total_steps == 80_000 and r.preprocessing == "scale_pm1"
+
+
+def test_optimizer_carries_schedule_and_decay():
+    opt = make_optimizer(get_recipe("wu_resnet_cifar"))
+    assert opt.l2 == 1e-4 and abs(opt.momentum - 0.9) < 1e-7
+    schedule = opt._learning_rate
+    assert isinstance(schedule, StepSchedule)
+    assert schedule.boundaries == [500, 32_000, 48_000, 64_000]
+    assert schedule.values[:2] == [0.01, 0.1]
+
+
+def test_override_rejects_unknown_field():
+    with pytest.raises(ValueError, match="unknown recipe field.*'lrr'"):
+        get_recipe("he2016_cifar").override(lrr=0.3)
+
+
+def test_scaled_to_keeps_shape():
+    r = get_recipe("wu_resnet_cifar").scaled_to(800)
+    assert r.total_steps == 800
+    assert r.lr_boundaries == (320, 480, 640) and r.warmup_steps == 5
+
+
+def test_recipe_validation_errors():
+    with pytest.raises(ValueError, match="preprocessing must be one of"):
+        RECIPES["he2016_cifar"].override(preprocessing="zca")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        RECIPES["he2016_cifar"].override(lr=0.0)
+
+
+def test_load_overrides_errors(tmp_path):
+    bad = tmp_path / "o.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="o.json: expected a JSON object"):
+        load_overrides(bad)
+    bad.write_text("{lr: ")
+    with pytest.raises(ValueError, match="o.json: not valid JSON"):
+        load_overrides(bad)
+
+
+def test_step_schedule_serializes():
+    import keras
+
+    s = StepSchedule([10, 20], [1.0, 0.5, 0.25])
+    s2 = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(s))
+    assert [float(s2(i)) for i in (9, 10, 20)] == [1.0, 0.5, 0.25]
+    with pytest.raises(ValueError, match="len\\(values\\) == len\\(boundaries\\) \\+ 1"):
+        StepSchedule([10], [1.0])
