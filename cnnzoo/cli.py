@@ -32,10 +32,16 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="run directory (default: runs/ARCH)")
-    p.add_argument("--data-dir", help="directory with the official dataset files "
-                   "(default: $CNNZOO_DATA_DIR, else tensorflow-datasets)")
-    p.add_argument("--max-eval-images", type=int,
-                   help="validate and test on the first N images only (smoke runs)")
+    p.add_argument(
+        "--data-dir",
+        help="directory with the official dataset files "
+        "(default: $CNNZOO_DATA_DIR, else tensorflow-datasets)",
+    )
+    p.add_argument(
+        "--max-eval-images",
+        type=int,
+        help="validate and test on the first N images only (smoke runs)",
+    )
 
 
 def _resolve_recipe(args):
@@ -76,7 +82,7 @@ def cmd_list(args) -> int:
         rows.append((name, params, shape, c.default_recipe or "", pub, c.paper))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[-1])
+        print("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
     return 0
 
 
@@ -115,10 +121,17 @@ def cmd_fit(args) -> int:
 def cmd_evaluate(args) -> int:
     from cnnzoo.evaluation.evaluate import evaluate
 
-    scores = evaluate(args.model, data_dir=args.data_dir, dataset=args.dataset,
-                      batch_size=args.batch_size, max_images=args.max_images)
-    print(f"top-1 accuracy {scores['top1_accuracy']:.4f}  top-5 accuracy "
-          f"{scores['top5_accuracy']:.4f}  loss {scores['loss']:.4f}  ({scores['images']} images)")
+    scores = evaluate(
+        args.model,
+        data_dir=args.data_dir,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        max_images=args.max_images,
+    )
+    print(
+        f"top-1 accuracy {scores['top1_accuracy']:.4f}  top-5 accuracy "
+        f"{scores['top5_accuracy']:.4f}  loss {scores['loss']:.4f}  ({scores['images']} images)"
+    )
     return 0
 
 
@@ -126,8 +139,10 @@ def cmd_export(args) -> int:
     from cnnzoo.export import export_saved_model
 
     out = export_saved_model(args.model, args.out, overwrite=args.overwrite)
-    print(f"SavedModel written to {out} (signature serving_default: uint8 images -> "
-          "probabilities, class_index)")
+    print(
+        f"SavedModel written to {out} (signature serving_default: uint8 images -> "
+        "probabilities, class_index)"
+    )
     return 0
 
 
@@ -135,7 +150,7 @@ def cmd_predict(args) -> int:
     from cnnzoo.predict import FileError, format_predictions, predict_files
 
     results = predict_files(args.model, args.images, top_k=args.top)
-    print(format_predictions(results))
+    print(format_predictions(results), end="")
     return 1 if any(isinstance(r, FileError) for r in results) else 0
 
 
@@ -145,16 +160,25 @@ def cmd_tune(args) -> int:
     recipe = _resolve_recipe(args)
     model_dir = Path(args.model_dir or Path("runs") / f"{args.arch}_tune")
     best = tune(
-        args.arch, recipe, model_dir,
-        data_dir=args.data_dir, max_trials=args.max_trials,
-        epochs_per_trial=args.epochs_per_trial, steps_per_epoch=args.steps_per_epoch,
-        lr_range=args.lr_range, tune_weight_decay=args.tune_weight_decay, seed=args.seed,
-        max_eval_images=args.max_eval_images, arch_options=_arch_options(args),
+        args.arch,
+        recipe,
+        model_dir,
+        data_dir=args.data_dir,
+        max_trials=args.max_trials,
+        epochs_per_trial=args.epochs_per_trial,
+        steps_per_epoch=args.steps_per_epoch,
+        lr_range=args.lr_range,
+        tune_weight_decay=args.tune_weight_decay,
+        seed=args.seed,
+        max_eval_images=args.max_eval_images,
+        arch_options=_arch_options(args),
         verbose=args.verbose,
     )
     print("Best: " + json.dumps(best))
-    print(f"Written to {model_dir / 'best_overrides.json'}; train with "
-          f"`cnnzoo fit --arch {args.arch} --overrides {model_dir / 'best_overrides.json'}`")
+    print(
+        f"Written to {model_dir / 'best_overrides.json'}; train with "
+        f"`cnnzoo fit --arch {args.arch} --overrides {model_dir / 'best_overrides.json'}`"
+    )
     return 0
 
 
@@ -174,11 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="train a model with a paper's recipe")
     _add_run_flags(p)
-    p.add_argument("--epochs", type=int, help="train this many epochs (instead of the recipe's "
-                   "iterations; the schedule keeps its boundaries in iterations)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="train this many epochs (instead of the recipe's "
+        "iterations; the schedule keeps its boundaries in iterations)",
+    )
     p.add_argument("--steps", type=int, help="train this many iterations in all")
-    p.add_argument("--resume", action="store_true",
-                   help="require a checkpoint to resume from (rerunning resumes anyway)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="require a checkpoint to resume from (rerunning resumes anyway)",
+    )
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)
 

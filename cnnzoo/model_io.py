@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file 0600; give it the permissions an ordinary open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -101,5 +106,7 @@ def load_trained(path: str | os.PathLike, compile: bool = True):
         raise FileNotFoundError(f"no model at {path}")
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a .keras file written by `cnnzoo fit`")
+    # Keras walks the layer graph recursively; ResNet-1202 is deeper than Python's default limit.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     return model, read_metadata(path)

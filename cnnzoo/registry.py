@@ -117,7 +117,7 @@ def model_card(name: str) -> ModelCard:
     return _CARDS[_lookup(name)]
 
 
-def build(name: str, **overrides: Any):
+def build(name: str, /, **overrides: Any):
     """Build a registered model.
 
     Args:

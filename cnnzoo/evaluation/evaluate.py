@@ -53,7 +53,9 @@ def evaluate(
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"),
         ],
     )
-    scores = model.evaluate(pipe.eval_dataset(images, labels, batch_size), return_dict=True, verbose=0)
+    scores = model.evaluate(
+        pipe.eval_dataset(images, labels, batch_size), return_dict=True, verbose=0
+    )
     return {
         "top1_accuracy": float(scores["top1_accuracy"]),
         "top5_accuracy": float(scores["top5_accuracy"]),

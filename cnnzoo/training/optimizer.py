@@ -42,7 +42,7 @@ class SGDL2(keras.optimizers.SGD):
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         grads = [
             g + self.l2 * v if g is not None and self._decays(v) else g
-            for g, v in zip(grads, trainable_variables)
+            for g, v in zip(grads, trainable_variables, strict=True)
         ]
         return super()._backend_update_step(grads, trainable_variables, learning_rate)
 

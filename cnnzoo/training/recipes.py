@@ -86,9 +86,7 @@ class Recipe:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise ValueError(
-                f"unknown recipe field(s) {unknown}; known fields: {sorted(known)}"
-            )
+            raise ValueError(f"unknown recipe field(s) {unknown}; known fields: {sorted(known)}")
         if "lr_boundaries" in changes:
             changes["lr_boundaries"] = tuple(int(b) for b in changes["lr_boundaries"])
         return dataclasses.replace(self, **changes)
@@ -150,8 +148,13 @@ RECIPES: dict[str, Recipe] = {
                 # until the training error is below 80% (about 400 iterations)";
                 # the 1202-layer net and the plain nets of that depth use the same.
                 name: {"warmup_steps": 400, "warmup_lr": 0.01}
-                for name in ("resnet110", "resnet1202", "plain110", "preact_resnet110",
-                             "preact_resnet164")
+                for name in (
+                    "resnet110",
+                    "resnet1202",
+                    "plain110",
+                    "preact_resnet110",
+                    "preact_resnet164",
+                )
             },
         ),
         Recipe(

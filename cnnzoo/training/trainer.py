@@ -307,7 +307,9 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     from cnnzoo.training.curves import plot_curves
 
     if (model_dir / "history.csv").is_file():
-        plot_curves(model_dir / "history.csv", model_dir / "curves.png", f"{spec.arch} · {recipe.name}")
+        plot_curves(
+            model_dir / "history.csv", model_dir / "curves.png", f"{spec.arch} · {recipe.name}"
+        )
     print(
         f"Test accuracy {results['test_accuracy']:.4f} (top-5 {results['test_top5_accuracy']:.4f}) "
         f"after {iterations} iterations; model saved to {model_dir / 'model.keras'}"

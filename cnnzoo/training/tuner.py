@@ -103,7 +103,11 @@ def tune(
     best = {k: float(v) for k, v in best.items()}
     trials = tuner.oracle.get_best_trials(num_trials=max_trials)
     summary = [
-        {"trial": t.trial_id, "score": t.score, **{k: float(v) for k, v in t.hyperparameters.values.items()}}
+        {
+            "trial": t.trial_id,
+            "score": t.score,
+            **{k: float(v) for k, v in t.hyperparameters.values.items()},
+        }
         for t in trials
     ]
     atomic_write_text(Path(model_dir) / "best_overrides.json", json.dumps(best, indent=2))

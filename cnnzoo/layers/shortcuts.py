@@ -1,0 +1,80 @@
+"""Parameter-free shortcut layers for residual networks.
+
+He et al. 2016, "Deep residual learning for image recognition", §3.3 option (A):
+"The shortcut still performs identity mapping, with extra zero entries padded for
+increasing dimensions. This option introduces no extra parameter"; when the
+shortcut goes across feature maps of two sizes it is "performed with a stride
+of 2". `ZeroPadShortcut` is that shortcut.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class ZeroPadShortcut(keras.layers.Layer):
+    """Identity shortcut that subsamples space and zero-pads channels (option A).
+
+    The output is ``x[:, ::strides, ::strides, :]`` followed by
+    ``filters - channels`` all-zero channels appended at the end of the channel
+    axis, the same as fb.resnet.torch's ``SpatialAveragePooling(1, 1, s, s)`` +
+    ``Concat(Identity, MulConstant(0))``. It has no weights, so the shortcut
+    adds no parameters; for inputs of odd size it keeps ``ceil(size / strides)``
+    positions, the size a "same"-padded strided convolution produces.
+
+    Inputs are channels-last, (batch, height, width, channels).
+
+    Args:
+        filters: number of output channels; at least the number of input channels.
+        strides: spatial subsampling factor (positive int).
+        **kwargs: standard `keras.layers.Layer` arguments (``name``, ``dtype``, ...).
+    """
+
+    def __init__(self, filters: int, strides: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"filters must be a positive int, got {filters!r}")
+        if int(strides) != strides or strides < 1:
+            raise ValueError(f"strides must be a positive int, got {strides!r}")
+        self.filters = int(filters)
+        self.strides = int(strides)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"{self.name}: expected a 4-D channels-last input, got shape {input_shape}"
+            )
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"{self.name}: the channel dimension must be known")
+        if channels > self.filters:
+            raise ValueError(
+                f"{self.name}: cannot zero-pad {channels} channels down to "
+                f"filters={self.filters}; expected filters >= input channels"
+            )
+        self.built = True
+
+    def call(self, inputs):
+        x = inputs
+        if self.strides > 1:
+            x = x[:, :: self.strides, :: self.strides, :]
+        extra = self.filters - inputs.shape[-1]
+        if extra > 0:
+            # ops.pad keeps the input dtype, so the zeros follow the compute dtype
+            # (float16 under a mixed policy) and the Add that follows sees one dtype.
+            x = ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+        return x
+
+    def compute_output_shape(self, input_shape):
+        def subsample(size):
+            return None if size is None else -(-size // self.strides)
+
+        batch, height, width, _ = input_shape
+        return (batch, subsample(height), subsample(width), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "strides": self.strides})
+        return config

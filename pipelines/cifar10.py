@@ -1,0 +1,248 @@
+"""CIFAR-10 source: the official binary files read with numpy, or tensorflow-datasets.
+
+Both sources give the same layout: images uint8 (N, 32, 32, 3) in NHWC order and
+labels int64 (N,). The local binary release is preferred because it needs no
+network and loads in well under a second; tensorflow-datasets is the fallback.
+
+Only the binary version of the official release is read. The Python version is a
+set of pickles, and unpickling a file runs whatever code it holds, so it is
+refused with a pointer to the binary version instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.errors import DataError, DataUnavailableError
+
+# The class order of the official release (batches.meta.txt).
+CLASS_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+TEST_FILES = ("test_batch.bin",)
+BATCHES_DIR = "cifar-10-batches-bin"
+# One label byte, then the 32x32 red, green and blue planes (the release's readme).
+IMAGE_SIZE = 32
+CHANNELS = 3
+RECORD_BYTES = 1 + IMAGE_SIZE * IMAGE_SIZE * CHANNELS  # 3073
+IMAGES_PER_FILE = 10000
+NUM_CLASSES = len(CLASS_NAMES)
+
+BINARY_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+DATA_DIR_ENV = "CNNZOO_DATA_DIR"
+_SPLIT_FILES = {"train": TRAIN_FILES, "test": TEST_FILES}
+# Where tensorflow-datasets downloads CIFAR-10 from; probed before tfds.load
+# because an offline tfds.load spends minutes retrying before it gives up.
+_DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
+_PROBE_TIMEOUT_S = 3.0
+
+
+def _holds_binary_files(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in TRAIN_FILES + TEST_FILES)
+
+
+def _holds_pickle_version(directory: Path) -> bool:
+    return (directory / "cifar-10-batches-py").is_dir() or (directory / "data_batch_1").is_file()
+
+
+def find_local_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """Find the directory holding the official CIFAR-10 binary files.
+
+    Args:
+        data_dir: a directory containing ``cifar-10-batches-bin/``, or that
+            directory itself. When None, the environment variable
+            ``CNNZOO_DATA_DIR`` is used in the same way.
+
+    Returns:
+        The batches directory, or None when no directory was given, or when the
+        one from ``CNNZOO_DATA_DIR`` holds no CIFAR-10 (it is a shared data root
+        that may hold other datasets only).
+
+    Raises:
+        DataError: the directory holds only the Python (pickle) version, or
+            ``data_dir`` was given explicitly but does not exist or holds no CIFAR-10.
+    """
+    explicit = data_dir is not None
+    if not explicit:
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
+        if data_dir is None:
+            return None
+    root = Path(data_dir)
+
+    for candidate in (root / BATCHES_DIR, root):
+        if candidate.is_dir() and _holds_binary_files(candidate):
+            return candidate
+    for candidate in (root, root / BATCHES_DIR):
+        if candidate.is_dir() and _holds_pickle_version(candidate):
+            raise DataError(
+                f"{candidate} holds the Python (pickle) version of CIFAR-10, which is not "
+                f"read (unpickling can run arbitrary code); expected the binary version "
+                f"({BATCHES_DIR}/ with {TRAIN_FILES[0]} ... {TEST_FILES[0]}), "
+                f"from {BINARY_URL}"
+            )
+    if explicit:
+        found = "does not exist" if not root.exists() else "holds no CIFAR-10 binary files"
+        if root.exists() and not root.is_dir():
+            found = "is not a directory"
+        raise DataError(
+            f"CIFAR-10 data directory {root} {found}; expected a directory containing "
+            f"{BATCHES_DIR}/, or that directory itself, with {', '.join(TRAIN_FILES)} "
+            f"and {TEST_FILES[0]} (from {BINARY_URL})"
+        )
+    return None
+
+
+def read_binary_file(
+    path: str | os.PathLike, num_records: int | None = IMAGES_PER_FILE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read one file of the CIFAR-10 binary release.
+
+    Args:
+        path: a ``data_batch_*.bin`` or ``test_batch.bin`` file.
+        num_records: the number of records the file must hold (10,000 in every
+            official file); None accepts any whole number of records.
+
+    Returns:
+        ``(images, labels)``: uint8 array (N, 32, 32, 3) in NHWC order and int64 array (N,).
+
+    Raises:
+        DataError: the file is missing, its size is not the expected number of
+            3,073-byte records, or a label is outside 0-9.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"CIFAR-10 file {path} does not exist")
+    size = path.stat().st_size
+    if num_records is not None and size != num_records * RECORD_BYTES:
+        raise DataError(
+            f"{path}: expected {num_records * RECORD_BYTES:,} bytes "
+            f"({num_records:,} records of {RECORD_BYTES} bytes), got {size:,} bytes"
+        )
+    if size == 0 or size % RECORD_BYTES:
+        raise DataError(
+            f"{path}: expected a positive multiple of {RECORD_BYTES} bytes "
+            f"(records of one label byte and 32x32x3 pixels), got {size:,} bytes"
+        )
+
+    records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+    labels = records[:, 0].astype(np.int64)
+    bad = np.flatnonzero(labels >= NUM_CLASSES)
+    if bad.size:
+        first = int(bad[0])
+        raise DataError(
+            f"{path}: record {first} has label {int(labels[first])}, expected 0-"
+            f"{NUM_CLASSES - 1} ({bad.size} bad record(s) in all)"
+        )
+    # Each record stores the channels as planes (CHW); models take NHWC.
+    planes = records[:, 1:].reshape(-1, CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    images = np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
+    return images, labels
+
+
+def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split from the local binary files.
+
+    Args:
+        split: "train" (batches 1 to 5, concatenated in order) or "test".
+        data_dir: the batches directory, or a directory containing ``cifar-10-batches-bin/``.
+
+    Returns:
+        ``(images, labels)``: uint8 (N, 32, 32, 3) and int64 (N,); N is 50,000 or 10,000.
+
+    Raises:
+        ValueError: unknown split.
+        DataError: a file of the split is missing or malformed.
+    """
+    if split not in _SPLIT_FILES:
+        raise ValueError(f"unknown CIFAR-10 split {split!r}; expected one of {list(_SPLIT_FILES)}")
+    directory = find_local_dir(data_dir)
+    names = _SPLIT_FILES[split]
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        raise DataError(
+            f"CIFAR-10 directory {directory} is missing {', '.join(missing)}; "
+            f"the {split} split needs {', '.join(names)}"
+        )
+    parts = [read_binary_file(directory / name) for name in names]
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _network_reachable() -> bool:
+    """Whether the CIFAR-10 download host answers within a few seconds."""
+    try:
+        with socket.create_connection(_DOWNLOAD_HOST, timeout=_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _load_from_tfds(tfds_data_dir: str | os.PathLike | None) -> dict:
+    # Imported here: tensorflow-datasets is only needed when there is no local copy.
+    import tensorflow_datasets as tfds
+
+    data_dir = os.fspath(tfds_data_dir) if tfds_data_dir is not None else None
+    # Building the builder reads local metadata only (GCS is off by default in tfds).
+    builder = tfds.builder("cifar10", data_dir=data_dir)
+    if not builder.is_prepared() and not _network_reachable():
+        raise DataUnavailableError(
+            f"CIFAR-10 not found: no local binary files (pass --data-dir or set "
+            f"{DATA_DIR_ENV} to a directory containing {BATCHES_DIR}/), no prepared "
+            f"tensorflow-datasets copy under {builder.data_path}, and "
+            f"{_DOWNLOAD_HOST[0]} is unreachable to download one. The binary version "
+            f"is at {BINARY_URL}"
+        )
+    splits = tfds.as_numpy(
+        tfds.load(
+            "cifar10",
+            split=["train", "test"],
+            data_dir=data_dir,
+            batch_size=-1,
+            as_supervised=True,
+        )
+    )
+    return {
+        name: (np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int64))
+        for name, (images, labels) in zip(("train", "test"), splits, strict=True)
+    }
+
+
+def load_cifar10(
+    data_dir: str | os.PathLike | None = None,
+    tfds_data_dir: str | os.PathLike | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Load CIFAR-10: local binary files first, tensorflow-datasets otherwise.
+
+    Args:
+        data_dir: see `find_local_dir`; None uses ``CNNZOO_DATA_DIR``.
+        tfds_data_dir: tensorflow-datasets data directory; None uses its default
+            (``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+
+    Returns:
+        ``{"train": (images, labels), "test": (images, labels)}`` with uint8
+        (N, 32, 32, 3) images and int64 labels. From local files the training
+        images are in file order; tensorflow-datasets stores them in its own order.
+
+    Raises:
+        DataError: local files exist but are malformed (see `find_local_dir`, `load_split`).
+        DataUnavailableError: no local copy, no prepared tfds copy, and no network.
+    """
+    local = find_local_dir(data_dir)
+    if local is not None:
+        return {split: load_split(split, local) for split in ("train", "test")}
+    return _load_from_tfds(tfds_data_dir)

@@ -1,0 +1,380 @@
+"""The CIFAR residual family: parameter counts, shortcuts, names, options, serialization."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import cnnzoo
+from cnnzoo.layers import ZeroPadShortcut
+from cnnzoo.models import cifar_resnet
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_NAMES = sorted(cifar_resnet.VARIANTS)
+
+
+@functools.cache
+def _default(name):
+    # Building is the slow part (resnet1202: ~30 s); tests share default builds.
+    return cnnzoo.build(name)
+
+
+@pytest.fixture(scope="module")
+def resnet20():
+    return _default("resnet20")
+
+
+def _bn_moving_stats(model) -> int:
+    # Each BatchNormalization keeps a moving mean and a moving variance per channel.
+    return sum(
+        2 * layer.moving_mean.shape[0]
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+
+
+def _trainable(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def _non_trainable(model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+
+
+def _adds(model) -> int:
+    return sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
+
+
+# ------------------------------------------------------------------ counts vs cards
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "resnet1202" else n for n in CIFAR_NAMES],
+)
+def test_trainable_params_match_card(name):
+    card = cnnzoo.model_card(name)
+    # resnet1202 (~30 s, 19M parameters) is built once, here, and not kept.
+    model = cnnzoo.build(name) if name == "resnet1202" else _default(name)
+    assert _trainable(model) == card.trainable_params
+    assert _non_trainable(model) == _bn_moving_stats(model)
+    assert model.name == name
+    assert model.input_shape == (None, *card.input_shape)
+    assert model.output_shape == (None, card.num_classes)
+    assert card.family == "cifar_resnet" and card.dataset == "cifar10"
+    variant = cifar_resnet.VARIANTS[name]
+    # Adds: one per residual unit, 3n in all; the plain nets have none.
+    assert _adds(model) == (0 if variant.unit == "plain" else 3 * variant.blocks)
+    if name == "resnet1202":
+        return
+    # Depth as the papers count it: weight layers (convs and FC), shortcuts excluded.
+    weight_layers = sum(
+        isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and "_0_" not in layer.name
+        for layer in model.layers
+    )
+    depth = int("".join(c for c in name if c.isdigit()))
+    assert weight_layers == depth
+
+
+def test_card_figures():
+    # He et al. 2016 Table 6; Identity mappings Table 3; Wu (91.1% accuracy).
+    expected = {
+        "resnet20": 8.75,
+        "resnet32": 7.51,
+        "resnet44": 7.17,
+        "resnet56": 6.97,
+        "resnet110": 6.43,
+        "resnet1202": 7.93,
+        "preact_resnet110": 6.37,
+        "preact_resnet164": 5.46,
+        "wu_resnet32": 8.9,
+    }
+    for name in CIFAR_NAMES:
+        card = cnnzoo.model_card(name)
+        assert card.published.get("cifar10_test_error") == expected.get(name), name
+        assert card.default_recipe == (
+            "wu_resnet_cifar" if name == "wu_resnet32" else "he2016_cifar"
+        )
+    # Plain nets share their residual twin's parameters (option A adds none).
+    for depth in (20, 32, 44, 56, 110):
+        assert (
+            cnnzoo.model_card(f"plain{depth}").trainable_params
+            == cnnzoo.model_card(f"resnet{depth}").trainable_params
+        )
+
+
+# ------------------------------------------------------------------ shortcuts
+
+
+def test_shortcut_b_projects_only_where_shape_changes():
+    model = cnnzoo.build("resnet20", shortcut="B")
+    # He et al. 2016 option B: + (16*32 + 32 BN gamma/beta) and (32*64 + 64*2) = 2,752.
+    assert _trainable(model) == 272_474
+    assert _non_trainable(model) == _bn_moving_stats(model)
+    proj = model.get_layer("conv3_block1_0_conv")
+    assert proj.kernel_size == (1, 1) and proj.strides == (2, 2) and not proj.use_bias
+    assert proj.kernel.shape == (1, 1, 16, 32)
+    assert model.get_layer("conv4_block1_0_conv").kernel.shape == (1, 1, 32, 64)
+    names = {layer.name for layer in model.layers}
+    assert "conv3_block1_0_bn" in names
+    assert "conv2_block1_0_conv" not in names and "conv3_block2_0_conv" not in names
+    assert not any(isinstance(layer, ZeroPadShortcut) for layer in model.layers)
+
+
+def test_shortcut_c_projects_every_unit():
+    model = cnnzoo.build("resnet20", shortcut="C")
+    projections = [layer for layer in model.layers if layer.name.endswith("_0_conv")]
+    assert len(projections) == 9
+
+
+def test_option_a_is_zero_padded_subsample(resnet20):
+    names = {layer.name for layer in resnet20.layers}
+    assert {"conv3_block1_0_pad", "conv4_block1_0_pad"} <= names
+    assert "conv2_block1_0_pad" not in names  # same shape: plain identity
+    shortcut = resnet20.get_layer("conv3_block1_0_pad")
+    assert isinstance(shortcut, ZeroPadShortcut)
+    sub = keras.Model(resnet20.get_layer("conv2_block3_out").output, shortcut.output)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 16)).astype("float32")
+    expected = np.concatenate([x[:, ::2, ::2, :], np.zeros((2, 16, 16, 16), "float32")], -1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(sub(x)), expected)
+
+
+def test_zero_pad_shortcut_eager_odd_sizes_and_errors():
+    layer = ZeroPadShortcut(5, strides=2)
+    x = np.arange(2 * 7 * 7 * 3, dtype="float32").reshape(2, 7, 7, 3)
+    y = keras.ops.convert_to_numpy(layer(x))
+    assert y.shape == (2, 4, 4, 5) == layer.compute_output_shape(x.shape)
+    np.testing.assert_array_equal(y[..., :3], x[:, ::2, ::2, :])
+    assert not y[..., 3:].any()
+    assert layer.weights == []
+    with pytest.raises(ValueError, match="filters >= input channels"):
+        ZeroPadShortcut(2)(x)
+    with pytest.raises(ValueError, match="strides"):
+        ZeroPadShortcut(4, strides=0)
+
+
+def test_zero_pad_shortcut_config_round_trip():
+    layer = ZeroPadShortcut(64, strides=2, name="sc")
+    config = layer.get_config()
+    assert config["filters"] == 64 and config["strides"] == 2 and config["name"] == "sc"
+    clone = ZeroPadShortcut.from_config(config)
+    assert clone.get_config() == config
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == "cnnzoo>ZeroPadShortcut"
+    again = keras.saving.deserialize_keras_object(serialized)
+    assert isinstance(again, ZeroPadShortcut) and again.get_config() == config
+
+
+def test_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        layer = ZeroPadShortcut(8, strides=2)
+        assert layer(keras.Input((8, 8, 4))).dtype == "float16"
+        model = cnnzoo.build("resnet20", shortcut="A", input_shape=(16, 16, 3))
+        y = keras.ops.convert_to_numpy(model(np.ones((1, 16, 16, 3), "float32")))
+        assert np.isfinite(y).all()
+        assert model.get_layer("conv3_block1_0_pad").output.dtype == "float16"
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+# ------------------------------------------------------------------ structure and names
+
+
+def test_layer_names_follow_keras_applications(resnet20):
+    names = [layer.name for layer in resnet20.layers]
+    assert len(names) == len(set(names))
+    for expected in [
+        "conv1_conv",
+        "conv1_bn",
+        "conv1_relu",
+        "conv2_block1_1_conv",
+        "conv2_block1_1_bn",
+        "conv2_block1_1_relu",
+        "conv2_block1_2_conv",
+        "conv2_block1_2_bn",
+        "conv2_block1_add",
+        "conv2_block1_out",
+        "conv3_block1_1_pad",
+        "conv4_block3_out",
+        "avg_pool",
+        "predictions",
+    ]:
+        assert expected in names, expected
+    # Stride-2 3x3 convs pad one pixel on each side (Caffe/Torch), then "valid".
+    assert resnet20.get_layer("conv3_block1_1_pad").padding == ((1, 1), (1, 1))
+    assert resnet20.get_layer("conv3_block1_1_conv").padding == "valid"
+    assert all(
+        not layer.use_bias for layer in resnet20.layers if isinstance(layer, keras.layers.Conv2D)
+    )
+    bn = resnet20.get_layer("conv1_bn")
+    assert bn.epsilon == 1e-5 and bn.momentum == 0.9
+
+
+def test_plain_net_has_no_shortcuts():
+    model = _default("plain20")
+    assert _adds(model) == 0
+    assert not any(isinstance(layer, ZeroPadShortcut) for layer in model.layers)
+    assert "conv2_block1_out" in {layer.name for layer in model.layers}
+    with pytest.raises(ValueError, match="shortcut"):
+        cnnzoo.build("plain20", shortcut="B")
+
+
+def test_preact_structure():
+    model = _default("preact_resnet164")
+    names = {layer.name for layer in model.layers}
+    for expected in [
+        "conv1_conv",
+        "conv2_block1_preact_bn",
+        "conv2_block1_preact_relu",
+        "conv2_block1_0_conv",
+        "conv2_block1_3_conv",
+        "conv4_block18_add",
+        "post_bn",
+        "post_relu",
+    ]:
+        assert expected in names, expected
+    # conv1 alone: the first unit's shared pre-activation is its BN-ReLU.
+    assert "conv1_bn" not in names
+    # resnet-pre-act.lua: the stride sits on the first 1x1; projections have no BN.
+    assert model.get_layer("conv3_block1_1_conv").strides == (2, 2)
+    assert model.get_layer("conv3_block1_1_conv").kernel_size == (1, 1)
+    assert model.get_layer("conv3_block1_0_conv").kernel.shape == (1, 1, 256 // 4, 128)
+    assert "conv3_block1_0_bn" not in names
+    # The shortcut of a stage's first unit starts from the shared pre-activation...
+    proj = model.get_layer("conv3_block1_0_conv")
+    assert proj.input is model.get_layer("conv3_block1_preact_relu").output
+    # ...other units add the raw input.
+    add = model.get_layer("conv3_block2_add")
+    assert add.input[0] is model.get_layer("conv3_block1_add").output
+    assert model.get_layer("conv4_block18_3_conv").filters == 256
+    assert model.get_layer("post_relu").output.shape == (None, 8, 8, 256)
+
+
+def test_wu_resnet32_structure():
+    model = _default("wu_resnet32")
+    names = {layer.name for layer in model.layers}
+    # 1 conv + 15 units of two convs + FC = 32 layers; stage-first units pre-activate
+    # both paths; 1x1 stride-2 projections where channels change (two of them).
+    assert sum(layer.name.endswith("_0_conv") for layer in model.layers) == 2
+    assert model.get_layer("conv3_block1_0_conv").strides == (2, 2)
+    assert (
+        model.get_layer("conv2_block1_1_conv").input
+        is model.get_layer("conv2_block1_preact_relu").output
+    )
+    assert (
+        model.get_layer("conv2_block1_add").input[0]
+        is model.get_layer("conv2_block1_preact_relu").output
+    )
+    assert {"post_bn", "post_relu", "conv4_block5_add"} <= names
+    assert cnnzoo.model_card("wu_resnet32").default_recipe == "wu_resnet_cifar"
+
+
+# ------------------------------------------------------------------ builder options
+
+
+@pytest.mark.parametrize(
+    "pooling, shape", [("avg", (None, 64)), ("max", (None, 64)), (None, (None, 8, 8, 64))]
+)
+def test_features_without_top(pooling, shape):
+    model = cnnzoo.build("resnet20", include_top=False, pooling=pooling)
+    assert model.output_shape == shape
+    assert "predictions" not in {layer.name for layer in model.layers}
+
+
+def test_preact_features_without_top():
+    model = cnnzoo.build("wu_resnet32", include_top=False, pooling="max")
+    assert model.output_shape == (None, 64)
+    assert model.layers[-2].name == "post_relu"
+
+
+def test_classes_activation_and_input_shape_overrides():
+    # The registered function itself: `cnnzoo.build`'s own first argument is `name`.
+    model = cifar_resnet.resnet20(
+        classes=100,
+        classifier_activation=None,
+        input_shape=(64, 48, 3),
+        name="r20",
+        shortcut="B",
+    )
+    assert model.name == "r20"
+    assert model.output_shape == (None, 100)
+    assert model.get_layer("predictions").activation is keras.activations.linear
+    assert model.get_layer("conv4_block3_out").output.shape == (None, 16, 12, 64)
+    # Odd sizes: every shortcut keeps ceil(size / 2), like the padded 3x3 convs.
+    for shortcut in ("A", "B"):
+        odd = cnnzoo.build(
+            "resnet20", include_top=False, input_shape=(33, 33, 3), shortcut=shortcut
+        )
+        assert odd.output_shape == (None, 9, 9, 64)
+    logits = model.predict(np.zeros((1, 64, 48, 3), "float32"), verbose=0)
+    assert logits.shape == (1, 100)
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="shortcut"):
+        cnnzoo.build("resnet20", shortcut="D")
+    with pytest.raises(ValueError, match="pooling"):
+        cnnzoo.build("resnet20", include_top=False, pooling="sum")
+    with pytest.raises(ValueError, match="input_shape"):
+        cnnzoo.build("resnet20", input_shape=(32, 32))
+    with pytest.raises(ValueError):
+        cnnzoo.build("resnet20", classifier_activation="not_an_activation")
+    with pytest.raises(TypeError):
+        cnnzoo.build("resnet20", no_such_option=1)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_registry():
+    assert {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"} <= set(
+        cnnzoo.list_models("resnet*")
+    )
+    assert set(CIFAR_NAMES) <= set(cnnzoo.list_models())
+    assert cifar_resnet.resnet20.__name__ == "resnet20"
+    with pytest.raises(KeyError, match="resnet20"):
+        cnnzoo.build("resnet21")
+
+
+# ------------------------------------------------------------------ serialization
+
+
+def test_save_and_load_without_custom_objects(tmp_path, resnet20):
+    path = tmp_path / "resnet20.keras"
+    resnet20.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(1).uniform(0, 1, size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(resnet20.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert isinstance(loaded.get_layer("conv3_block1_0_pad"), ZeroPadShortcut)
+
+
+@pytest.mark.slow
+def test_importing_cnnzoo_layers_is_enough_to_load(tmp_path):
+    # A fresh interpreter proves registration, not leftover state of this process.
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, ZeroPadShortcut(6, strides=2, name="sc")(inputs))
+    path = tmp_path / "sc.keras"
+    model.save(path)
+    script = textwrap.dedent(f"""
+        import keras, numpy as np
+        import cnnzoo.layers
+        m = keras.saving.load_model({str(path)!r}, safe_mode=True)
+        assert type(m.get_layer("sc")).__name__ == "ZeroPadShortcut"
+        print(m(np.ones((1, 8, 8, 4), "float32")).shape)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(1, 4, 4, 6)" in out.stdout
