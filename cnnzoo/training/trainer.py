@@ -91,7 +91,8 @@ def split_data(recipe: Recipe, data: ArrayDataset, seed: int):
     return train, (val if val is not None else data.test), data.test
 
 
-def _limit(arrays, n: int | None):
+def limit_examples(arrays, n: int | None):
+    """The first `n` (images, labels), or all of them when `n` is None."""
     return arrays if n is None else (arrays[0][:n], arrays[1][:n])
 
 
@@ -250,7 +251,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     train_ds = pipe.train_dataset(
         *train, recipe.batch_size, seed=spec.seed, start_epoch=initial_epoch, augment=recipe.augment
     )
-    val_ds = pipe.eval_dataset(*_limit(val, spec.max_eval_images), recipe.batch_size * 2)
+    val_ds = pipe.eval_dataset(*limit_examples(val, spec.max_eval_images), recipe.batch_size * 2)
     if to_targets is not None:
         train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
 
@@ -270,12 +271,13 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         steps_per_epoch=steps_per_epoch,
         validation_data=val_ds,
         callbacks=callbacks,
+        shuffle=False,  # the dataset orders each epoch itself, by (seed, epoch)
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
-    test_ds = pipe.eval_dataset(*_limit(test, spec.max_eval_images), recipe.batch_size * 2)
+    test_ds = pipe.eval_dataset(*limit_examples(test, spec.max_eval_images), recipe.batch_size * 2)
     if to_targets is not None:
         test_ds = test_ds.map(to_targets)
     scores = model.evaluate(test_ds, return_dict=True, verbose=0)
@@ -287,7 +289,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         "test_accuracy": float(scores["accuracy"]),
         "test_top5_accuracy": float(scores["top5_accuracy"]),
         "test_loss": float(scores["loss"]),
-        "test_images": int(len(_limit(test, spec.max_eval_images)[0])),
+        "test_images": int(len(limit_examples(test, spec.max_eval_images)[0])),
         "wall_seconds_this_session": round(train_seconds, 1),
         "train_images_per_second": round(images_trained / train_seconds, 1)
         if images_trained

@@ -91,7 +91,7 @@ def tune(
         project_name="tune",
         overwrite=False,  # a rerun reloads finished trials and continues the search
     )
-    val = trainer._limit(val, max_eval_images)
+    val = trainer.limit_examples(val, max_eval_images)
     tuner.search(
         pipe.train_dataset(*train, recipe.batch_size, seed=seed, augment=recipe.augment),
         steps_per_epoch=spe,
