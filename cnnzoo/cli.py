@@ -79,7 +79,10 @@ def cmd_list(args) -> int:
         pub = ", ".join(f"{k}={v}" for k, v in c.published.items())
         params = f"{c.trainable_params:,}" if c.trainable_params else "?"
         shape = "x".join(str(d) for d in c.input_shape)
-        rows.append((name, params, shape, c.default_recipe or "", pub, c.paper))
+        # The quoted title identifies the paper; the full citation is in the card.
+        parts = c.paper.split('"')
+        paper = parts[1] if len(parts) > 2 else c.paper
+        rows.append((name, params, shape, c.default_recipe or "", pub, paper))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])

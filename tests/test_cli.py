@@ -247,6 +247,8 @@ def test_kill_and_resume(tmp_path):
     # learning rate for the next step, read at each epoch's end: 0.1 at 8, 0.01 at 16 and 24
     np.testing.assert_allclose([float(r["lr"]) for r in rows], [0.1, 0.01, 0.01], rtol=1e-6)
     assert json.loads((model_dir / "results.json").read_text())["iterations"] == 24
+    # the windowed training log has each window once, even the one redone after the kill
+    assert [int(r["iteration"]) for r in _history(model_dir / "steps.csv")] == [8, 16, 24]
 
 
 @pytest.mark.realdata

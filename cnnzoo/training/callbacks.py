@@ -28,6 +28,53 @@ class IterationLogs(keras.callbacks.Callback):
         logs["lr"] = float(ops.convert_to_numpy(lr))
 
 
+class WindowedTrainingLog(keras.callbacks.Callback):
+    """Writes the mean training loss and accuracy of every `every` iterations to a CSV.
+
+    Keras reports running means since the epoch began; the mean over the window
+    (a, b] follows from two of them: (b * mean_b - a * mean_a) / (b - a). That
+    gives the papers' loss-against-iterations curves within an epoch, at no cost.
+
+    Args:
+        path: CSV file (appended to; rows past a resumed checkpoint are dropped
+            by `truncate_rows`).
+        every: window length in iterations.
+    """
+
+    FIELDS = ("iteration", "loss", "accuracy")
+
+    def __init__(self, path: str | Path, every: int = 50):
+        super().__init__()
+        self.path = Path(path)
+        self.every = int(every)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = (0, 0.0, 0.0)  # (batches seen, running loss mean, running accuracy mean)
+
+    def on_train_batch_end(self, batch, logs=None):
+        seen = batch + 1
+        if logs is None or "loss" not in logs or seen % self.every:
+            return
+        self._write(seen, logs)
+
+    def _write(self, seen, logs):
+        a, loss_a, acc_a = self._last
+        loss_b, acc_b = float(logs["loss"]), float(logs.get("accuracy", float("nan")))
+        window = seen - a
+        row = (
+            int(ops.convert_to_numpy(self.model.optimizer.iterations)),
+            (seen * loss_b - a * loss_a) / window,
+            (seen * acc_b - a * acc_a) / window,
+        )
+        self._last = (seen, loss_b, acc_b)
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        with open(self.path, "a", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(self.FIELDS)
+            writer.writerow(row)
+
+
 class StopAtIteration(keras.callbacks.Callback):
     """Ends training after exactly `total_steps` optimizer iterations, mid-epoch if need be."""
 
@@ -57,11 +104,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
 
 
-def truncate_history(path: str | Path, epochs_done: int) -> None:
-    """Drop CSV history rows of epochs after the checkpoint (they will be redone).
+def truncate_rows(path: str | Path, column: str, keep_below: int) -> None:
+    """Drop CSV rows whose `column` is >= `keep_below`: work after the checkpoint, to be redone.
 
-    A kill between the CSV row and the checkpoint of an epoch would otherwise
-    leave that epoch twice in the history.
+    A kill after a row was written but before the checkpoint of its epoch would
+    otherwise leave that work twice in the logs.
     """
     path = Path(path)
     if not path.is_file():
@@ -71,10 +118,10 @@ def truncate_history(path: str | Path, epochs_done: int) -> None:
     if not rows:
         return
     header, body = rows[0], rows[1:]
-    if "epoch" not in header:
-        raise ValueError(f"{path}: history CSV without an 'epoch' column")
-    col = header.index("epoch")
-    kept = [r for r in body if r and int(r[col]) < epochs_done]
+    if column not in header:
+        raise ValueError(f"{path}: CSV without a {column!r} column")
+    col = header.index(column)
+    kept = [r for r in body if r and int(float(r[col])) < keep_below]
     if len(kept) == len(body):
         return
 

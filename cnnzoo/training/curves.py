@@ -6,22 +6,29 @@ import csv
 from pathlib import Path
 
 
-def read_history(path: str | Path) -> list[dict[str, float]]:
-    """Rows of a Keras CSV history, one per epoch (last row wins for a repeated epoch)."""
+def read_csv_rows(path: str | Path, key: str) -> list[dict[str, float]]:
+    """Rows of a numeric CSV sorted by `key`; the last row wins for a repeated key."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = {}
         for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
-    return [rows[e] for e in sorted(rows)]
+            rows[float(row[key])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+    return [rows[k] for k in sorted(rows)]
 
 
-def plot_curves(history_csv: str | Path, out_png: str | Path, title: str = "") -> Path:
-    """Draw training loss and validation accuracy against iterations.
+def plot_curves(
+    history_csv: str | Path,
+    out_png: str | Path,
+    title: str = "",
+    steps_csv: str | Path | None = None,
+) -> Path:
+    """Draw training loss and accuracy, and validation accuracy, against iterations.
 
     Args:
-        history_csv: the CSV written during `cnnzoo fit`.
+        history_csv: the per-epoch CSV written during `cnnzoo fit`.
         out_png: destination PNG.
         title: figure title (e.g. the architecture and recipe).
+        steps_csv: optional per-window training log (`WindowedTrainingLog`); when
+            present the training curves use it, so even one epoch draws a curve.
 
     Returns:
         The PNG path.
@@ -31,25 +38,34 @@ def plot_curves(history_csv: str | Path, out_png: str | Path, title: str = "") -
     matplotlib.use("Agg")  # headless: no display on servers
     import matplotlib.pyplot as plt
 
-    rows = read_history(history_csv)
-    if not rows:
+    epochs = read_csv_rows(history_csv, "epoch")
+    if not epochs:
         raise ValueError(f"{history_csv}: no epochs recorded, nothing to plot")
-    x = [r.get("iterations", r["epoch"] + 1) for r in rows]
+    windows = (
+        read_csv_rows(steps_csv, "iteration") if steps_csv and Path(steps_csv).is_file() else []
+    )
+    if windows:
+        train_x = [r["iteration"] for r in windows]
+        train_loss, train_acc = [r["loss"] for r in windows], [r["accuracy"] for r in windows]
+    else:
+        train_x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
+        train_loss, train_acc = [r["loss"] for r in epochs], [r["accuracy"] for r in epochs]
+    epoch_x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(x, [r["loss"] for r in rows], marker=".", label="training loss")
-    if "val_loss" in rows[0]:
-        ax_loss.plot(x, [r["val_loss"] for r in rows], marker=".", label="validation loss")
-    ax_loss.set_xlabel("iterations")
+    ax_loss.plot(train_x, train_loss, label="training loss")
+    ax_acc.plot(train_x, train_acc, label="training accuracy")
+    if "val_loss" in epochs[0]:
+        ax_loss.plot(epoch_x, [r["val_loss"] for r in epochs], marker="o", label="validation loss")
+        ax_acc.plot(
+            epoch_x, [r["val_accuracy"] for r in epochs], marker="o", label="validation accuracy"
+        )
     ax_loss.set_ylabel("loss")
-    ax_loss.legend()
-    ax_acc.plot(x, [r["accuracy"] for r in rows], marker=".", label="training accuracy")
-    if "val_accuracy" in rows[0]:
-        ax_acc.plot(x, [r["val_accuracy"] for r in rows], marker=".", label="validation accuracy")
-    ax_acc.set_xlabel("iterations")
     ax_acc.set_ylabel("accuracy")
-    ax_acc.legend()
     for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
+        ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -5,6 +5,7 @@ A run lives in its model directory:
     run.json          what was asked (architecture, resolved recipe, seed)
     checkpoint.keras  the model and optimizer after the last finished epoch
     history.csv       one row per epoch (loss, accuracy, validation, lr, iterations)
+    steps.csv         training loss and accuracy of every 50 iterations
     logs/             TensorBoard
     model.keras       the final model (+ model.json, its metadata)
     results.json      test accuracy, wall time, throughput
@@ -241,7 +242,8 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         model, _ = load_trained(model_dir / CHECKPOINT, compile=True)
         done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         initial_epoch = min(done // steps_per_epoch, epochs)
-        cb.truncate_history(model_dir / "history.csv", initial_epoch)
+        cb.truncate_rows(model_dir / "history.csv", "epoch", keep_below=initial_epoch)
+        cb.truncate_rows(model_dir / "steps.csv", "iteration", keep_below=done + 1)
         print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
     else:
         model = make_model(spec.arch, recipe, data, train[0], **spec.arch_options)
@@ -259,6 +261,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         cb.IterationLogs(),
         cb.StopAtIteration(recipe.total_steps),
         keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
+        cb.WindowedTrainingLog(model_dir / "steps.csv", every=min(50, steps_per_epoch)),
         keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False),
         cb.AtomicCheckpoint(model_dir / CHECKPOINT),
     ]
@@ -310,7 +313,10 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
 
     if (model_dir / "history.csv").is_file():
         plot_curves(
-            model_dir / "history.csv", model_dir / "curves.png", f"{spec.arch} · {recipe.name}"
+            model_dir / "history.csv",
+            model_dir / "curves.png",
+            title=f"{spec.arch} · {recipe.name}",
+            steps_csv=model_dir / "steps.csv",
         )
     print(
         f"Test accuracy {results['test_accuracy']:.4f} (top-5 {results['test_top5_accuracy']:.4f}) "

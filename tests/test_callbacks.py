@@ -1,0 +1,70 @@
+"""Training callbacks: windowed loss log, history truncation on resume, curves."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from cnnzoo.training import callbacks as cb
+from cnnzoo.training.curves import plot_curves
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_windowed_log_equals_mean_of_batch_losses(tmp_path):
+    # Learning rate 0 keeps the model fixed, so each batch's loss can be computed
+    # independently afterwards and averaged per window.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((48, 5)).astype("float32")
+    y = rng.integers(0, 3, 48)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    log = tmp_path / "steps.csv"
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[cb.WindowedTrainingLog(log, every=3)],
+    )
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    batch_losses = [float(loss_fn(y[i : i + 4], model(x[i : i + 4]))) for i in range(0, 48, 4)]
+    rows = _rows(log)
+    # 12 batches per epoch, a row every 3: 4 per epoch, iterations 3, 6, ..., 24
+    assert [int(r["iteration"]) for r in rows] == list(range(3, 25, 3))
+    expected = [np.mean(batch_losses[i : i + 3]) for i in range(0, 12, 3)] * 2
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], expected, rtol=1e-4)
+
+
+def test_truncate_rows_drops_work_after_the_checkpoint(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,2.0\n1,1.5\n2,1.2\n")
+    cb.truncate_rows(path, "epoch", keep_below=2)
+    assert [r["epoch"] for r in _rows(path)] == ["0", "1"]
+    with pytest.raises(ValueError, match="history.csv: CSV without a 'iteration' column"):
+        cb.truncate_rows(path, "iteration", keep_below=1)
+
+
+def test_plot_curves_writes_png(tmp_path):
+    hist = tmp_path / "history.csv"
+    hist.write_text(
+        "epoch,loss,accuracy,val_loss,val_accuracy,iterations\n"
+        "0,2.0,0.3,1.9,0.35,100\n1,1.5,0.5,1.6,0.45,200\n"
+    )
+    steps = tmp_path / "steps.csv"
+    steps.write_text("iteration,loss,accuracy\n50,2.2,0.2\n100,1.8,0.4\n150,1.6,0.45\n")
+    out = plot_curves(hist, tmp_path / "c.png", "t", steps_csv=steps)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    hist.write_text("epoch,loss\n")
+    with pytest.raises(ValueError, match="no epochs recorded"):
+        plot_curves(hist, tmp_path / "d.png")
