@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-# TensorFlow's C++ start-up chatter hides the output users asked for.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from cnnzoo.training.recipes import PREPROCESSING
 
 
 def _csv_floats(text: str) -> tuple[float, float]:
@@ -29,6 +27,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, help="L2 weight decay")
     p.add_argument("--val-split", type=int, help="training images held out for validation")
     p.add_argument("--dataset", help="dataset instead of the recipe's (cifar10, fake)")
+    p.add_argument(
+        "--preprocessing", choices=PREPROCESSING, help="input preprocessing instead of the recipe's"
+    )
     p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="run directory (default: runs/ARCH)")
@@ -62,6 +63,7 @@ def _resolve_recipe(args):
         "weight_decay": args.weight_decay,
         "val_split": args.val_split,
         "dataset": args.dataset,
+        "preprocessing": args.preprocessing,
     }
     return recipe.override(**{k: v for k, v in flags.items() if v is not None})
 

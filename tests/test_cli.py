@@ -183,6 +183,8 @@ def test_tune_writes_overrides_and_resumes(tmp_path):
         "64",
         "--overrides",
         model_dir / "best_overrides.json",
+        "--preprocessing",
+        "scale_pm1",
         "--model-dir",
         tmp_path / "fit",
         "--verbose",
@@ -190,6 +192,7 @@ def test_tune_writes_overrides_and_resumes(tmp_path):
     )
     run = json.loads((tmp_path / "fit" / "run.json").read_text())
     assert run["recipe"]["lr"] == pytest.approx(best["lr"])
+    assert run["recipe"]["preprocessing"] == "scale_pm1"
 
 
 def _history(path: Path) -> list[dict]:

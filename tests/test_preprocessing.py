@@ -1,0 +1,56 @@
+"""The recipe's preprocessing as the model's first layers: values, and safe-mode round trip."""
+
+import keras
+import numpy as np
+import pytest
+
+from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (64, 8, 8, 3), dtype=np.uint8)
+
+
+def _identity_net():
+    inputs = keras.Input((8, 8, 3))
+    return keras.Model(inputs, keras.layers.Identity()(inputs), name="net")
+
+
+def _apply(mode, images, x):
+    model = with_preprocessing(_identity_net(), preprocessing_layers(mode, images))
+    return model, np.asarray(model(x))
+
+
+def test_per_pixel_mean(images):
+    x = images[:4].astype("float32")
+    _, got = _apply("per_pixel_mean", images, x)
+    mean = images.astype("float64").mean(axis=0) / 255.0  # He et al. 2016 §4.2
+    np.testing.assert_allclose(got, x / 255.0 - mean, atol=1e-5)
+
+
+def test_scale_pm1(images):
+    x = np.array([[[[0, 127.5, 255]]]], "float32").repeat(8, 1).repeat(8, 2)
+    _, got = _apply("scale_pm1", images, x)
+    np.testing.assert_allclose(got[0, 0, 0], [-1.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_per_channel_standardize(images):
+    x = images[:4].astype("float32")
+    _, got = _apply("per_channel_standardize", images, x)
+    scaled = images.astype("float64") / 255.0
+    mean, std = scaled.mean(axis=(0, 1, 2)), scaled.std(axis=(0, 1, 2))
+    np.testing.assert_allclose(got, (x / 255.0 - mean) / std, atol=1e-4)
+
+
+def test_round_trip_in_safe_mode(images, tmp_path):
+    model, before = _apply("per_pixel_mean", images, images[:2].astype("float32"))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again(images[:2].astype("float32"))), before, atol=1e-6)
+
+
+def test_statistics_need_training_images():
+    with pytest.raises(ValueError, match="needs the training images"):
+        preprocessing_layers("per_pixel_mean", None)
+    assert preprocessing_layers("none") == []
