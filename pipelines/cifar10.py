@@ -12,12 +12,12 @@ refused with a pointer to the binary version instead.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
 
-from pipelines.errors import DataError, DataUnavailableError
+from pipelines.errors import DataError
+from pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 # The class order of the official release (batches.meta.txt).
 CLASS_NAMES = (
@@ -47,8 +47,7 @@ DATA_DIR_ENV = "CNNZOO_DATA_DIR"
 _SPLIT_FILES = {"train": TRAIN_FILES, "test": TEST_FILES}
 # Where tensorflow-datasets downloads CIFAR-10 from; probed before tfds.load
 # because an offline tfds.load spends minutes retrying before it gives up.
-_DOWNLOAD_HOST = ("www.cs.toronto.edu", 443)
-_PROBE_TIMEOUT_S = 3.0
+_DOWNLOAD_HOST = "www.cs.toronto.edu"
 
 
 def _holds_binary_files(directory: Path) -> bool:
@@ -185,41 +184,7 @@ def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.
 
 def _network_reachable() -> bool:
     """Whether the CIFAR-10 download host answers within a few seconds."""
-    try:
-        with socket.create_connection(_DOWNLOAD_HOST, timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
-
-
-def _load_from_tfds(tfds_data_dir: str | os.PathLike | None) -> dict:
-    # Imported here: tensorflow-datasets is only needed when there is no local copy.
-    import tensorflow_datasets as tfds
-
-    data_dir = os.fspath(tfds_data_dir) if tfds_data_dir is not None else None
-    # Building the builder reads local metadata only (GCS is off by default in tfds).
-    builder = tfds.builder("cifar10", data_dir=data_dir)
-    if not builder.is_prepared() and not _network_reachable():
-        raise DataUnavailableError(
-            f"CIFAR-10 not found: no local binary files (pass --data-dir or set "
-            f"{DATA_DIR_ENV} to a directory containing {BATCHES_DIR}/), no prepared "
-            f"tensorflow-datasets copy under {builder.data_path}, and "
-            f"{_DOWNLOAD_HOST[0]} is unreachable to download one. The binary version "
-            f"is at {BINARY_URL}"
-        )
-    splits = tfds.as_numpy(
-        tfds.load(
-            "cifar10",
-            split=["train", "test"],
-            data_dir=data_dir,
-            batch_size=-1,
-            as_supervised=True,
-        )
-    )
-    return {
-        name: (np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int64))
-        for name, (images, labels) in zip(("train", "test"), splits, strict=True)
-    }
+    return host_reachable(_DOWNLOAD_HOST)
 
 
 def load_cifar10(
@@ -245,4 +210,15 @@ def load_cifar10(
     local = find_local_dir(data_dir)
     if local is not None:
         return {split: load_split(split, local) for split in ("train", "test")}
-    return _load_from_tfds(tfds_data_dir)
+    # _network_reachable is looked up here, at call time, so tests can replace it.
+    return load_tfds_arrays(
+        "cifar10",
+        tfds_data_dir=tfds_data_dir,
+        host=_DOWNLOAD_HOST,
+        probe=_network_reachable,
+        display_name="CIFAR-10",
+        offline_hint=(
+            f"no local binary files (pass --data-dir or set {DATA_DIR_ENV} to a "
+            f"directory containing {BATCHES_DIR}/; the binary version is at {BINARY_URL})"
+        ),
+    )

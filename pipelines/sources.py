@@ -38,7 +38,7 @@ class ArrayDataset:
         return len(self.class_names)
 
 
-DATASETS = ("cifar10", "fake")
+DATASETS = ("cifar10", "mnist", "fake")
 
 
 def fake_dataset(
@@ -79,6 +79,11 @@ def load_dataset(name: str, data_dir: str | None = None) -> ArrayDataset:
 
         splits = cifar10.load_cifar10(data_dir)
         return ArrayDataset("cifar10", splits["train"], splits["test"], tuple(cifar10.CLASS_NAMES))
+    if name == "mnist":
+        from pipelines import mnist
+
+        splits = mnist.load_mnist(data_dir)
+        return ArrayDataset("mnist", splits["train"], splits["test"], tuple(mnist.CLASS_NAMES))
     if name == "fake":
         return fake_dataset()
     raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")

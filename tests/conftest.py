@@ -39,6 +39,16 @@ def cifar10_dir(data_root: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def mnist_dir(data_root: Path) -> Path:
+    """The official MNIST IDX directory (files .gz or unpacked), or skip."""
+    path = data_root / "mnist"
+    names = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz")
+    if not any((path / name).is_file() for name in names):
+        pytest.skip(f"MNIST IDX files not found under {path}")
+    return path
+
+
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

@@ -41,3 +41,14 @@ def test_config_round_trip_and_errors():
         SGDL2(l2=-1.0)
     with pytest.raises(ValueError, match="do not also pass weight_decay"):
         SGDL2(l2=1e-4, weight_decay=1e-4)
+
+
+def test_lr_multiplier_scales_matching_variables():
+    k = keras.Variable(np.ones((2, 2), "float32"), name="kernel")
+    b = keras.Variable(np.ones(2, "float32"), name="bias")
+    opt = SGDL2(learning_rate=0.1, momentum=0.0, lr_multipliers=[("bias$", 2.0)])
+    opt.apply([np.ones((2, 2), "float32"), np.ones(2, "float32")], [k, b])
+    np.testing.assert_allclose(k.numpy(), 0.9, rtol=1e-6)  # 1 - 0.1 * 1
+    np.testing.assert_allclose(b.numpy(), 0.8, rtol=1e-6)  # 1 - 2 * 0.1 * 1
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert again.lr_multipliers == [("bias$", 2.0)]

@@ -81,3 +81,14 @@ def test_step_schedule_serializes():
     assert [float(s2(i)) for i in (9, 10, 20)] == [1.0, 0.5, 0.25]
     with pytest.raises(ValueError, match="len\\(values\\) == len\\(boundaries\\) \\+ 1"):
         StepSchedule([10], [1.0])
+
+
+def test_half_life_decay():
+    from cnnzoo.training.schedules import HalfLifeDecay
+
+    s = HalfLifeDecay(0.01, half_life_steps=100)
+    np.testing.assert_allclose(
+        [float(s(t)) for t in (0, 100, 200, 50)], [0.01, 0.005, 0.0025, 0.01 / 2**0.5], rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="half_life_steps must be > 0"):
+        HalfLifeDecay(0.01, 0)

@@ -4,6 +4,14 @@ Importing this package registers every layer with `keras.saving`, so a saved
 ``.keras`` file that uses them loads with `keras.saving.load_model` alone.
 """
 
+from cnnzoo.layers.activations import scaled_tanh
+from cnnzoo.layers.lrn import LocalResponseNormalization
 from cnnzoo.layers.shortcuts import ZeroPadShortcut
+from cnnzoo.layers.stochastic_pooling import StochasticPooling2D
 
-__all__ = ["ZeroPadShortcut"]
+__all__ = [
+    "LocalResponseNormalization",
+    "StochasticPooling2D",
+    "ZeroPadShortcut",
+    "scaled_tanh",
+]

@@ -47,6 +47,7 @@ import keras
 from keras import layers
 
 from cnnzoo.layers.shortcuts import ZeroPadShortcut
+from cnnzoo.models._common import check_builder_args, top_tail
 from cnnzoo.registry import ModelCard, register_model
 
 # [1] §4.2: "The numbers of filters are {16, 32, 64} respectively" on the
@@ -331,16 +332,9 @@ def cifar_resnet(
         )
     if int(blocks) != blocks or blocks < 1:
         raise ValueError(f"blocks must be a positive int, got {blocks!r}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
-    input_shape = (32, 32, 3) if input_shape is None else tuple(input_shape)
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
-    if keras.config.image_data_format() != "channels_last":
-        raise ValueError("cifar_resnet builds channels-last models only")
-    if include_top:
-        # Fails early, with Keras's message, on an unknown activation name.
-        keras.activations.get(classifier_activation)
+    input_shape = check_builder_args(
+        include_top, input_shape, pooling, classifier_activation, (32, 32, 3), "cifar_resnet"
+    )
 
     _ensure_recursion_limit(blocks)
     inputs = keras.Input(shape=input_shape)
@@ -376,11 +370,7 @@ def cifar_resnet(
 
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = top_tail(x, include_top, pooling, classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
 
 

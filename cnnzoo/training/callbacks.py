@@ -75,6 +75,51 @@ class WindowedTrainingLog(keras.callbacks.Callback):
             writer.writerow(row)
 
 
+class StopOnTrainingLoss(keras.callbacks.Callback):
+    """Stops once a whole pass over the training data had a mean loss below `threshold`.
+
+    W. Wu's thesis (§3.1) stops MNIST training when the last epoch's mean
+    cross-entropy falls below 0.002. Keras reports running means per (Keras)
+    epoch; each batch's own loss is recovered from two consecutive ones, and the
+    losses are summed per pass over the data, whatever the validation interval.
+
+    Args:
+        threshold: mean training loss below which training stops.
+        steps_per_epoch: iterations in one pass over the training data.
+    """
+
+    def __init__(self, threshold: float, steps_per_epoch: int):
+        super().__init__()
+        self.threshold = float(threshold)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.stopped_at: int | None = None
+        self._sum, self._count = 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._prev = (0, 0.0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is None or "loss" not in logs:
+            return
+        seen, mean = batch + 1, float(logs["loss"])
+        before, mean_before = self._prev
+        self._prev = (seen, mean)
+        self._sum += seen * mean - before * mean_before
+        self._count += 1
+        iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        if iteration % self.steps_per_epoch:
+            return
+        # A pass only partly seen (the one a resumed run starts inside) does not count.
+        if self._count == self.steps_per_epoch and self._sum / self._count < self.threshold:
+            self.stopped_at = iteration
+            self.model.stop_training = True
+            print(
+                f"\nStopping at iteration {iteration}: the epoch's mean training loss "
+                f"{self._sum / self._count:.5f} is below {self.threshold}"
+            )
+        self._sum, self._count = 0.0, 0
+
+
 class StopAtIteration(keras.callbacks.Callback):
     """Ends training after exactly `total_steps` optimizer iterations, mid-epoch if need be."""
 

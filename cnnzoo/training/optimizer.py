@@ -17,16 +17,29 @@ import keras
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class SGDL2(keras.optimizers.SGD):
-    """SGD with momentum and coupled L2 weight decay on matching variables.
+    """SGD with momentum, coupled L2 weight decay and per-variable learning-rate multipliers.
+
+    The update is Krizhevsky et al.'s (2012 §5) and Caffe's:
+    v <- momentum * v - lr * mult * (g + l2 * w);  w <- w + v.
 
     Args:
         l2: decay coefficient (the papers' "weight decay", e.g. 1e-4).
         decay_pattern: regex on variable paths selecting decayed variables;
             by default convolution and dense kernels, not biases or BatchNorm.
+        lr_multipliers: ``[(regex, multiplier), ...]`` on variable paths; the
+            first match scales that variable's step (Caffe's ``lr_mult``; the
+            thesis recipes train biases at twice the rate). Since the velocity
+            accumulates lr * gradient, scaling the gradient is the same thing.
         **kwargs: `keras.optimizers.SGD` arguments (learning_rate, momentum, ...).
     """
 
-    def __init__(self, l2: float = 0.0, decay_pattern: str = r"kernel$", **kwargs):
+    def __init__(
+        self,
+        l2: float = 0.0,
+        decay_pattern: str = r"kernel$",
+        lr_multipliers: list | tuple = (),
+        **kwargs,
+    ):
         if kwargs.get("weight_decay"):
             raise ValueError("SGDL2 applies `l2` itself; do not also pass weight_decay")
         super().__init__(**kwargs)
@@ -35,18 +48,37 @@ class SGDL2(keras.optimizers.SGD):
         self.l2 = float(l2)
         self.decay_pattern = decay_pattern
         self._decay_regex = re.compile(decay_pattern)
+        self.lr_multipliers = [(str(p), float(m)) for p, m in lr_multipliers]
+        self._multiplier_regexes = [(re.compile(p), m) for p, m in self.lr_multipliers]
 
     def _decays(self, variable) -> bool:
         return self.l2 > 0 and self._decay_regex.search(variable.path) is not None
 
+    def _multiplier(self, variable) -> float:
+        for regex, mult in self._multiplier_regexes:
+            if regex.search(variable.path):
+                return mult
+        return 1.0
+
+    def _adjust(self, g, v):
+        if g is None:
+            return g
+        if self._decays(v):
+            g = g + self.l2 * v
+        mult = self._multiplier(v)
+        return g * mult if mult != 1.0 else g
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        grads = [
-            g + self.l2 * v if g is not None and self._decays(v) else g
-            for g, v in zip(grads, trainable_variables, strict=True)
-        ]
+        grads = [self._adjust(g, v) for g, v in zip(grads, trainable_variables, strict=True)]
         return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"l2": self.l2, "decay_pattern": self.decay_pattern})
+        config.update(
+            {
+                "l2": self.l2,
+                "decay_pattern": self.decay_pattern,
+                "lr_multipliers": [list(pm) for pm in self.lr_multipliers],
+            }
+        )
         return config

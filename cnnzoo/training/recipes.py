@@ -15,7 +15,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-PREPROCESSING = ("per_pixel_mean", "scale_pm1", "per_channel_standardize", "none")
+PREPROCESSING = (
+    "per_pixel_mean",
+    "per_channel_mean",
+    "per_channel_standardize",
+    "scale_pm1",
+    "scale_01",
+    "lecun",
+    "none",
+)
+LR_SCHEDULES = ("step", "half_life", "plateau")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +50,20 @@ class Recipe:
         label_smoothing: label-smoothing epsilon (0 for none).
         val_split: training images held out for validation (0: monitor the test set).
         arch_overrides: per-architecture field overrides, e.g. warm-up for resnet110.
+        epochs: when set, the run lasts this many epochs (overrides total_steps).
+        lr_schedule: "step" (warm-up, then `lr_decay` at each boundary), "half_life"
+            (exponential decay halving every `half_life_epochs`) or "plateau" (divide
+            by 1/`lr_decay` when validation accuracy stops improving for
+            `plateau_patience` validations).
+        lr_boundary_epochs: step boundaries in epochs (used instead of lr_boundaries).
+        half_life_epochs: half-life of the "half_life" schedule.
+        plateau_patience: validations without improvement before a "plateau" decay.
+        lr_multipliers: ((regex on variable path, multiplier), ...), e.g. biases 2x.
+        validate_every: validate (and checkpoint) every N iterations; 0: each epoch.
+        early_stop_loss: stop once an epoch's mean training loss is below this (0: off).
+        init: weight-initialization scheme (`cnnzoo.training.init_schemes`), None
+            for the builder's own.
+        pad_input: zero-pad images by this many pixels per side (LeNet-5: MNIST 28->32).
     """
 
     name: str
@@ -60,8 +83,27 @@ class Recipe:
     label_smoothing: float = 0.0
     val_split: int = 0
     arch_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    epochs: int | None = None
+    lr_schedule: str = "step"
+    lr_boundary_epochs: tuple[float, ...] = ()
+    half_life_epochs: float = 0.0
+    plateau_patience: int = 2
+    lr_multipliers: tuple[tuple[str, float], ...] = ()
+    validate_every: int = 0
+    early_stop_loss: float = 0.0
+    init: str | None = None
+    pad_input: int = 0
 
     def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"recipe {self.name!r}: lr_schedule must be one of {LR_SCHEDULES}, "
+                f"got {self.lr_schedule!r}"
+            )
+        if self.lr_schedule == "half_life" and self.half_life_epochs <= 0:
+            raise ValueError(f"recipe {self.name!r}: the half_life schedule needs half_life_epochs")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ValueError(f"recipe {self.name!r}: epochs must be > 0, got {self.epochs}")
         if self.preprocessing not in PREPROCESSING:
             raise ValueError(
                 f"recipe {self.name!r}: preprocessing must be one of {PREPROCESSING}, "
@@ -87,8 +129,14 @@ class Recipe:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown recipe field(s) {unknown}; known fields: {sorted(known)}")
-        if "lr_boundaries" in changes:
-            changes["lr_boundaries"] = tuple(int(b) for b in changes["lr_boundaries"])
+        # JSON override files give lists; the recipe keeps tuples (hashable, comparable).
+        for key in ("lr_boundaries", "lr_boundary_epochs"):
+            if key in changes:
+                changes[key] = tuple(changes[key])
+        if "lr_multipliers" in changes:
+            changes["lr_multipliers"] = tuple(
+                (str(p), float(m)) for p, m in changes["lr_multipliers"]
+            )
         return dataclasses.replace(self, **changes)
 
     def scaled_to(self, total_steps: int) -> Recipe:
@@ -122,11 +170,29 @@ class Recipe:
             values.append(self.lr * self.lr_decay ** (i + 1))
         return boundaries, values
 
+    def in_steps(self, steps_per_epoch: int) -> Recipe:
+        """The recipe with its epoch-denominated fields converted to iterations.
+
+        Args:
+            steps_per_epoch: iterations per pass over the training set.
+
+        Returns:
+            A recipe whose total_steps and lr_boundaries are in iterations.
+        """
+        changes: dict[str, Any] = {}
+        if self.epochs is not None:
+            changes["total_steps"] = self.epochs * steps_per_epoch
+            changes["epochs"] = None
+        if self.lr_boundary_epochs:
+            changes["lr_boundaries"] = tuple(
+                round(e * steps_per_epoch) for e in self.lr_boundary_epochs
+            )
+            changes["lr_boundary_epochs"] = ()
+        return self.override(**changes) if changes else self
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (stored beside trained models)."""
-        d = dataclasses.asdict(self)
-        d["lr_boundaries"] = list(self.lr_boundaries)
-        return d
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 RECIPES: dict[str, Recipe] = {
@@ -170,6 +236,106 @@ RECIPES: dict[str, Recipe] = {
             lr_boundaries=(32_000, 48_000, 64_000),
             warmup_steps=500,
             warmup_lr=0.01,
+        ),
+        Recipe(
+            name="wu2016_mnist",
+            # W. Wu, 2016 thesis, §3.1: batch 50, plain SGD, Xavier initialization with
+            # zero biases, lr 0.01 (biases 0.02) halving every 3 epochs, 1,000 held-out
+            # validation images checked every 200 iterations, at most 20 epochs, stop
+            # once an epoch's mean cross-entropy is below 0.002; pixels divided by 255.
+            source="W. Wu, 2016 thesis, §3.1",
+            dataset="mnist",
+            preprocessing="scale_01",
+            augment=False,
+            batch_size=50,
+            epochs=20,
+            lr=0.01,
+            momentum=0.0,
+            weight_decay=0.0,
+            lr_schedule="half_life",
+            half_life_epochs=3,
+            lr_multipliers=((r"bias$", 2.0),),
+            val_split=1000,
+            validate_every=200,
+            early_stop_loss=0.002,
+            # "Xavier" as Caffe implements it (U[±sqrt(3 / fan_in)]): batch 50, lr 0.01,
+            # biases at 2x are Caffe's LeNet settings, which the thesis follows.
+            init="caffe_xavier",
+        ),
+        Recipe(
+            name="wu2016_cifar",
+            # Same thesis, §3.2: batch 10, momentum 0.9, per-layer Gaussian init, lr
+            # 0.0005 (biases 2x) halving every 5 epochs, 1,000 validation images checked
+            # every 4,900 iterations, 30 epochs, per-pixel mean subtraction.
+            source="W. Wu, 2016 thesis, §3.2",
+            dataset="cifar10",
+            preprocessing="per_pixel_mean",
+            augment=False,
+            batch_size=10,
+            epochs=30,
+            lr=0.0005,
+            momentum=0.9,
+            weight_decay=0.0,
+            lr_schedule="half_life",
+            half_life_epochs=5,
+            lr_multipliers=((r"bias$", 2.0),),
+            val_split=1000,
+            validate_every=4900,
+            init="wu2016_cifar_gaussian",
+        ),
+        Recipe(
+            name="lecun1998",
+            # LeCun et al. 1998 §II.A / §III.C, adapted to momentum SGD: inputs scaled so
+            # background is -0.1 and ink 1.175, MNIST padded 28->32; 20 passes with the
+            # rate lowered after passes 2, 5, 8 and 12 as in the paper (here halved each
+            # time: the paper's values belong to its diagonal Levenberg-Marquardt method).
+            source="LeCun et al. 1998, §II.A and §III.C (schedule shape)",
+            dataset="mnist",
+            preprocessing="lecun",
+            pad_input=2,
+            augment=False,
+            batch_size=64,
+            epochs=20,
+            lr=0.05,
+            momentum=0.9,
+            weight_decay=0.0,
+            lr_boundary_epochs=(2, 5, 8, 12),
+            lr_decay=0.5,
+            val_split=1000,
+        ),
+        Recipe(
+            name="krizhevsky2012",
+            # Krizhevsky et al. 2012 §5: batch 128, momentum 0.9, weight decay 0.0005
+            # inside the velocity update, N(0, 0.01) weights with biases 1 in conv2/4/5
+            # and the hidden FC layers, lr 0.01 divided by 10 when the validation error
+            # stops improving, ~90 epochs; mean activity subtracted per pixel (§2).
+            source="Krizhevsky et al. 2012, §2 and §5",
+            dataset="imagenet2012",
+            preprocessing="per_pixel_mean",
+            batch_size=128,
+            epochs=90,
+            lr=0.01,
+            momentum=0.9,
+            weight_decay=0.0005,
+            lr_schedule="plateau",
+            init="alexnet",
+        ),
+        Recipe(
+            name="simonyan2014",
+            # Simonyan & Zisserman 2014 §3.1: batch 256, momentum 0.9, weight decay 5e-4,
+            # dropout 0.5 on fc1/fc2 (in the builders), lr 0.01 divided by 10 when the
+            # validation accuracy stops improving, 74 epochs; Glorot init is the paper's
+            # stated alternative to pre-training (§3.1); mean RGB subtracted (§2.1).
+            source="Simonyan & Zisserman 2014, §2.1 and §3.1",
+            dataset="imagenet2012",
+            preprocessing="per_channel_mean",
+            batch_size=256,
+            epochs=74,
+            lr=0.01,
+            momentum=0.9,
+            weight_decay=5e-4,
+            lr_schedule="plateau",
+            init="glorot_uniform",
         ),
     ]
 }

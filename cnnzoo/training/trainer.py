@@ -35,7 +35,7 @@ from cnnzoo.training import callbacks as cb
 from cnnzoo.training.optimizer import SGDL2
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
-from cnnzoo.training.schedules import StepSchedule
+from cnnzoo.training.schedules import HalfLifeDecay, StepSchedule
 from pipelines import datasets as pipe
 from pipelines.sources import ArrayDataset, load_dataset
 
@@ -114,36 +114,68 @@ def loss_and_metrics(recipe: Recipe):
     return loss, metrics
 
 
-def make_optimizer(recipe: Recipe) -> SGDL2:
-    """SGD with momentum, the recipe's step schedule and coupled L2 weight decay."""
+def learning_rate(recipe: Recipe, steps_per_epoch: int):
+    """The recipe's learning rate: a schedule of the iteration, or a float for "plateau".
+
+    Args:
+        recipe: resolved recipe (boundaries in iterations).
+        steps_per_epoch: iterations per pass over the training set.
+    """
+    if recipe.lr_schedule == "half_life":
+        return HalfLifeDecay(recipe.lr, recipe.half_life_epochs * steps_per_epoch)
+    if recipe.lr_schedule == "plateau":
+        # A plain rate is a variable that ReduceLROnPlateau can lower; it is saved
+        # with the optimizer, so a resumed run keeps the lowered rate.
+        return recipe.lr
     boundaries, values = recipe.schedule_points()
+    return StepSchedule(boundaries, values)
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int = 1) -> SGDL2:
+    """SGD with momentum, the recipe's schedule, coupled L2 decay and lr multipliers."""
     return SGDL2(
-        learning_rate=StepSchedule(boundaries, values),
+        learning_rate=learning_rate(recipe, steps_per_epoch),
         momentum=recipe.momentum,
         l2=recipe.weight_decay,
+        lr_multipliers=recipe.lr_multipliers,
     )
 
 
 def make_model(
-    arch: str, recipe: Recipe, data: ArrayDataset, train_images: np.ndarray, **arch_options
+    arch: str,
+    recipe: Recipe,
+    data: ArrayDataset,
+    train_images: np.ndarray,
+    steps_per_epoch: int = 1,
+    seed: int = 0,
+    **arch_options,
 ) -> keras.Model:
-    """Build `arch` for `data`, prepend the recipe's preprocessing and compile it.
+    """Build `arch` for `data`, initialize it, prepend the preprocessing and compile it.
 
     Args:
         arch: registered model name.
         recipe: resolved recipe.
         data: the dataset (input shape, classes).
         train_images: images the preprocessing statistics come from (never the test set).
+        steps_per_epoch: iterations per epoch (for epoch-denominated schedules).
+        seed: seed of the recipe's initialization scheme.
         **arch_options: builder overrides.
 
     Returns:
         A compiled keras.Model taking raw pixels in [0, 255].
     """
-    options = {"input_shape": data.input_shape, "classes": data.num_classes, **arch_options}
-    net = cnnzoo.build(arch, **options)
-    model = with_preprocessing(net, preprocessing_layers(recipe.preprocessing, train_images))
+    h, w, c = data.input_shape
+    pad = recipe.pad_input
+    options = {"input_shape": (h + 2 * pad, w + 2 * pad, c), "classes": data.num_classes}
+    net = cnnzoo.build(arch, **{**options, **arch_options})
+    if recipe.init:
+        from cnnzoo.training.init_schemes import apply_init_scheme
+
+        apply_init_scheme(net, recipe.init, seed=seed)
+    layers = preprocessing_layers(recipe.preprocessing, train_images, pad=pad)
+    model = with_preprocessing(net, layers)
     loss, metrics = loss_and_metrics(recipe)
-    model.compile(optimizer=make_optimizer(recipe), loss=loss, metrics=metrics)
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=loss, metrics=metrics)
     return model
 
 
@@ -191,29 +223,32 @@ def _field(d: dict, dotted: str):
     return d
 
 
-def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int]:
-    """Apply --epochs / --steps to the recipe's iteration budget.
+def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int, int]:
+    """Convert the recipe's epochs to iterations and apply --epochs / --steps.
 
     The schedule keeps its boundaries in iterations (the papers' unit), so a
     shorter run simply stops earlier on the same schedule.
 
     Returns:
-        (spec with recipe.total_steps resolved, iterations per epoch).
+        (spec with the recipe in iterations, iterations per pass over the data,
+        iterations between validations — a Keras "epoch").
     """
     per_epoch = pipe.steps_per_epoch(train_size, spec.recipe.batch_size)
     if per_epoch < 1:
         raise ValueError(
             f"batch size {spec.recipe.batch_size} exceeds the {train_size} training images"
         )
-    total = spec.recipe.total_steps
+    recipe = spec.recipe.in_steps(per_epoch)
+    total = recipe.total_steps
     if spec.epochs is not None:
         total = spec.epochs * per_epoch
     if spec.steps is not None:
         total = spec.steps
     if total < 1:
         raise ValueError(f"nothing to train: {total} iterations")
-    recipe = spec.recipe.override(total_steps=total)
-    return dataclasses.replace(spec, recipe=recipe, epochs=None, steps=None), min(per_epoch, total)
+    recipe = recipe.override(total_steps=total)
+    interval = min(recipe.validate_every or per_epoch, total)
+    return dataclasses.replace(spec, recipe=recipe, epochs=None, steps=None), per_epoch, interval
 
 
 def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
@@ -228,9 +263,10 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     """
     data = load_dataset(spec.recipe.dataset, spec.data_dir)
     train, val, test = split_data(spec.recipe, data, spec.seed)
-    spec, steps_per_epoch = resolve_length(spec, len(train[0]))
+    spec, steps_per_epoch, interval = resolve_length(spec, len(train[0]))
     recipe = spec.recipe
-    epochs = math.ceil(recipe.total_steps / steps_per_epoch)
+    # Keras's "epochs" are validation intervals; the data pipeline has real epochs.
+    epochs = math.ceil(recipe.total_steps / interval)
 
     model_dir = spec.model_dir
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -241,18 +277,26 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     if resuming:
         model, _ = load_trained(model_dir / CHECKPOINT, compile=True)
         done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        initial_epoch = min(done // steps_per_epoch, epochs)
+        initial_epoch = min(done // interval, epochs)
         cb.truncate_rows(model_dir / "history.csv", "epoch", keep_below=initial_epoch)
         cb.truncate_rows(model_dir / "steps.csv", "iteration", keep_below=done + 1)
         print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
     else:
-        model = make_model(spec.arch, recipe, data, train[0], **spec.arch_options)
-        initial_epoch = 0
+        model = make_model(
+            spec.arch, recipe, data, train[0], steps_per_epoch, spec.seed, **spec.arch_options
+        )
+        done = initial_epoch = 0
 
     to_targets = _targets(recipe, data.num_classes)
+    # Resume at the exact batch: the data epoch of iteration `done`, less the
+    # batches of it already trained on.
     train_ds = pipe.train_dataset(
-        *train, recipe.batch_size, seed=spec.seed, start_epoch=initial_epoch, augment=recipe.augment
-    )
+        *train,
+        recipe.batch_size,
+        seed=spec.seed,
+        start_epoch=done // steps_per_epoch,
+        augment=recipe.augment,
+    ).skip(done % steps_per_epoch)
     val_ds = pipe.eval_dataset(*limit_examples(val, spec.max_eval_images), recipe.batch_size * 2)
     if to_targets is not None:
         train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
@@ -261,17 +305,30 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         cb.IterationLogs(),
         cb.StopAtIteration(recipe.total_steps),
         keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
-        cb.WindowedTrainingLog(model_dir / "steps.csv", every=min(50, steps_per_epoch)),
+        cb.WindowedTrainingLog(model_dir / "steps.csv", every=min(50, interval)),
         keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False),
-        cb.AtomicCheckpoint(model_dir / CHECKPOINT),
     ]
+    if recipe.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_accuracy",
+                mode="max",
+                factor=recipe.lr_decay,
+                patience=recipe.plateau_patience,
+                verbose=1,
+            )
+        )
+    if recipe.early_stop_loss:
+        callbacks.append(cb.StopOnTrainingLoss(recipe.early_stop_loss, steps_per_epoch))
+    # Last, so that the checkpoint holds what the callbacks above changed.
+    callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
     start = time.perf_counter()
     start_iter = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     model.fit(
         train_ds,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=interval,
         validation_data=val_ds,
         callbacks=callbacks,
         shuffle=False,  # the dataset orders each epoch itself, by (seed, epoch)

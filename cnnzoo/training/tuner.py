@@ -72,14 +72,20 @@ def tune(
         recipe = recipe.override(val_split=len(data.train[0]) // 10)
     train, val, _ = trainer.split_data(recipe, data, seed)
     spe = steps_per_epoch or pipe.steps_per_epoch(len(train[0]), recipe.batch_size)
-    trial_recipe = recipe.scaled_to(spe * epochs_per_trial)
+    trial_recipe = recipe.in_steps(spe).scaled_to(spe * epochs_per_trial)
 
     def build(hp: kt.HyperParameters):
         changes = {"lr": hp.Float("lr", lr_range[0], lr_range[1], sampling="log")}
         if tune_weight_decay:
             changes["weight_decay"] = hp.Float("weight_decay", *wd_range, sampling="log")
         return trainer.make_model(
-            arch, trial_recipe.override(**changes), data, train[0], **(arch_options or {})
+            arch,
+            trial_recipe.override(**changes),
+            data,
+            train[0],
+            spe,
+            seed,
+            **(arch_options or {}),
         )
 
     tuner = kt.RandomSearch(

@@ -1,0 +1,180 @@
+"""AlexNet, the ImageNet network of Krizhevsky, Sutskever and Hinton.
+
+Paper:
+    [1] A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet Classification with
+        Deep Convolutional Neural Networks", NIPS 2012: §3 (architecture, Fig. 2),
+        §3.3 (local response normalization), §3.4 (overlapping pooling), §4.2
+        (dropout), Table 2 (ILSVRC-2012 results).
+
+The net ([1] §3.5, Fig. 2): five convolutional and three fully connected layers.
+conv1 96 kernels of 11x11x3 with stride 4; conv2 256 of 5x5; conv3 384 of 3x3;
+conv4 384 of 3x3; conv5 256 of 3x3; fc6 and fc7 4096 units; a 1000-way softmax.
+ReLU after every layer but the last (§3.1); response normalization after the
+ReLU of conv1 and conv2 (§3.3, §3.5); overlapping 3x3 / 2 max pooling after both
+normalizations and after conv5 (§3.4); dropout 0.5 after fc6 and fc7 (§4.2).
+
+Conventions:
+    * the input is 227x227: [1] writes 224x224, but an unpadded 11x11 / 4
+      convolution yields the 55x55 maps of Fig. 2 only from 227 pixels (as in
+      Caffe's reference model);
+    * conv2..conv5 pad to keep their size ("same": 2 pixels for 5x5, 1 for 3x3),
+      so the maps are 55, 27, 13, 13, 13 and 6x6x256 reach fc6;
+    * ``groups=2`` splits conv2, conv4 and conv5 in two halves that see only the
+      half of the previous layer's maps on their GPU ([1] §3.2: "the kernels of
+      layer 3 take input from all kernel maps in layer 2"; those of 2, 4 and 5
+      only from their own GPU), with Keras's grouped ``Conv2D(groups=2)``: the
+      two-tower net of Fig. 2. ``groups=1`` (default) is the usual one-tower net
+      with full connections, as most reimplementations have it. The fully
+      connected layers are full in both ([1] §3.5: "connected to all neurons in
+      the previous layer");
+    * `LocalResponseNormalization` with [1] §3.3's k = 2, n = 5, alpha = 1e-4,
+      beta = 0.75 and [1]'s convention (alpha multiplies the plain sum).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from cnnzoo.layers.lrn import LocalResponseNormalization
+from cnnzoo.models._common import check_builder_args, top_tail
+from cnnzoo.registry import ModelCard, register_model
+
+# [1] §3.5 / Fig. 2: (filters, kernel, stride) of conv1..conv5, and which layers are
+# split across the two GPUs (groups=2).
+CONVS = (
+    (96, 11, 4),
+    (256, 5, 1),
+    (384, 3, 1),
+    (384, 3, 1),
+    (256, 3, 1),
+)
+GROUPED = {"conv2", "conv4", "conv5"}
+FC_UNITS = 4096
+DROPOUT = 0.5  # [1] §4.2
+POOL_SIZE, POOL_STRIDE = 3, 2  # [1] §3.4: s = 2, z = 3
+# [1] §3.3: "k = 2, n = 5, alpha = 10^-4, and beta = 0.75".
+LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA = 5, 2.0, 1e-4, 0.75
+
+# conv1 96*(11*11*3+1) + conv2 256*(96*25+1) + conv3 384*(256*9+1) + conv4
+# 384*(384*9+1) + conv5 256*(384*9+1) + fc6 4096*(6*6*256+1) + fc7 4096*(4096+1)
+# + fc8 1000*(4096+1) = 34,944 + 614,656 + 885,120 + 1,327,488 + 884,992
+# + 37,752,832 + 16,781,312 + 4,097,000. [1] §3 says "60 million parameters".
+ALEXNET_PARAMS = 62_378_344
+# groups=2 halves the kernels of conv2, conv4, conv5: 307,200 + 663,552 + 442,368 fewer.
+ALEXNET_GROUPED_PARAMS = 60_965_224
+
+
+def alexnet_features(x, groups=1, lrn=True):
+    """conv1..pool5 of [1] Fig. 2: the five convolutional layers with LRN and pooling.
+
+    Args:
+        x: input tensor (batch, height, width, 3).
+        groups: 1 (one tower) or 2 (conv2, conv4, conv5 split as on two GPUs).
+        lrn: whether to put ``lrn1`` / ``lrn2`` after the ReLUs of conv1 / conv2.
+
+    Returns:
+        The ``pool5`` tensor (6x6x256 on a 227x227 input).
+    """
+    for i, (filters, kernel, stride) in enumerate(CONVS, start=1):
+        name = f"conv{i}"
+        x = layers.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            padding="valid" if i == 1 else "same",
+            groups=groups if name in GROUPED else 1,
+            name=name,
+        )(x)
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+        if i in (1, 2):
+            if lrn:
+                x = LocalResponseNormalization(
+                    LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA, alpha_convention="paper", name=f"lrn{i}"
+                )(x)
+            x = layers.MaxPooling2D(POOL_SIZE, POOL_STRIDE, name=f"pool{i}")(x)
+    return layers.MaxPooling2D(POOL_SIZE, POOL_STRIDE, name="pool5")(x)
+
+
+_KRIZHEVSKY2012 = (
+    'A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet Classification with Deep '
+    'Convolutional Neural Networks", NIPS 2012'
+)
+
+
+@register_model(
+    ModelCard(
+        name="alexnet",
+        family="alexnet",
+        paper=_KRIZHEVSKY2012,
+        section="§3, Fig. 2 (5 conv + 3 FC, LRN after conv1/conv2, overlapping pooling)",
+        input_shape=(227, 227, 3),
+        num_classes=1000,
+        trainable_params=ALEXNET_PARAMS,
+        default_recipe="krizhevsky2012",
+        dataset="imagenet2012",
+        published={"imagenet2012_val_top1_error": 40.7, "imagenet2012_val_top5_error": 18.2},
+        published_source="Krizhevsky et al. 2012, Table 2 (1 CNN, ILSVRC-2012 validation)",
+        notes="227x227 input (the paper's 224 does not give its 55x55 maps). groups=1 by "
+        f"default (one tower); groups=2 is the two-GPU net of Fig. 2 with "
+        f"{ALEXNET_GROUPED_PARAMS:,} parameters.",
+    )
+)
+def alexnet(
+    include_top=True,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="alexnet",
+    groups=1,
+    lrn=True,
+):
+    """Build AlexNet ([1] Fig. 2).
+
+    Args:
+        include_top: whether to end with ``flatten``, fc6 and fc7 (each with ReLU and
+            dropout 0.5) and the ``predictions`` classifier; without it the model
+            ends at ``pool5``.
+        input_shape: (height, width, channels), channels last; default (227, 227, 3).
+            With the top, another size changes fc6's fan-in.
+        pooling: with ``include_top=False``: ``None`` returns the ``pool5`` map,
+            ``"avg"`` / ``"max"`` global average / max pooling of it. Ignored when
+            ``include_top=True`` (the Keras convention).
+        classes: outputs of the classifier.
+        classifier_activation: activation of the classifier (name or callable,
+            ``None`` for logits).
+        name: model name.
+        groups: 1 (full connections, the default) or 2 (conv2, conv4, conv5 split
+            in two groups as on [1]'s two GPUs).
+        lrn: whether to include the response-normalization layers ``lrn1``/``lrn2``.
+
+    Weights start from Keras's default initializers; [1] §5's N(0, 0.01^2) kernels
+    and unit biases in conv2, conv4, conv5, fc6, fc7 belong to the training recipe's
+    init scheme, which finds the layers by name.
+
+    Returns:
+        A `keras.Model`; layers ``conv1, conv1_relu, lrn1, pool1, conv2, ..., conv5_relu,
+        pool5`` (+ ``flatten, fc6, fc6_relu, fc6_dropout, fc7, fc7_relu, fc7_dropout,
+        predictions`` with the top).
+
+    Raises:
+        ValueError: for groups not 1 or 2, an unknown pooling, a bad input_shape, an
+            unknown classifier activation or channels-first data format.
+    """
+    if groups not in (1, 2):
+        raise ValueError(f"groups must be 1 or 2 (one or two GPU towers), got {groups!r}")
+    input_shape = check_builder_args(
+        include_top, input_shape, pooling, classifier_activation, (227, 227, 3), "alexnet"
+    )
+
+    inputs = keras.Input(shape=input_shape)
+    x = alexnet_features(inputs, groups=groups, lrn=lrn)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        for fc in ("fc6", "fc7"):
+            x = layers.Dense(FC_UNITS, name=fc)(x)
+            x = layers.Activation("relu", name=f"{fc}_relu")(x)
+            x = layers.Dropout(DROPOUT, name=f"{fc}_dropout")(x)
+    x = top_tail(x, include_top, pooling, classes, classifier_activation)
+    return keras.Model(inputs, x, name=name)

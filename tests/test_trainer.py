@@ -1,0 +1,123 @@
+"""The training loop in-process on the synthetic dataset: schedules, intervals, early stop."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cnnzoo.training import callbacks as cb
+from cnnzoo.training.recipes import Recipe, get_recipe
+from cnnzoo.training.trainer import RunSpec, fit, resolve_length
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_in_steps_converts_epochs():
+    r = get_recipe("lecun1998").in_steps(100)
+    assert r.total_steps == 2000 and r.epochs is None
+    assert r.lr_boundaries == (200, 500, 800, 1200) and r.lr_boundary_epochs == ()
+
+
+def test_resolve_length_interval_and_flags(tmp_path):
+    spec = RunSpec("wu2016_mnist", get_recipe("wu2016_mnist"), tmp_path)
+    resolved, per_epoch, interval = resolve_length(spec, 59_000)
+    assert per_epoch == 1180 and interval == 200  # batch 50; validation every 200 (§3.1)
+    assert resolved.recipe.total_steps == 20 * 1180
+    short, _, interval = resolve_length(RunSpec("x", spec.recipe, tmp_path, steps=30), 59_000)
+    assert short.recipe.total_steps == 30 and interval == 30
+
+
+def _fake_recipe(**changes) -> Recipe:
+    base = Recipe(
+        name="test",
+        source="test",
+        dataset="fake",
+        preprocessing="scale_01",
+        augment=False,
+        batch_size=64,
+        total_steps=10,
+        lr=0.05,
+        weight_decay=0.0,
+    )
+    return base.override(**changes)
+
+
+def test_validate_every_and_half_life(tmp_path):
+    recipe = _fake_recipe(
+        epochs=2,
+        validate_every=12,
+        lr_schedule="half_life",
+        half_life_epochs=1.0,
+        lr_multipliers=[["bias$", 2.0]],
+    )
+    spec = RunSpec("wu2016_cifar", recipe, tmp_path / "r", max_eval_images=64)
+    fit(spec, verbose=0)
+    rows = _rows(tmp_path / "r" / "history.csv")
+    # 2048 fake images / 64 = 32 iterations per epoch, 64 in all, validated every 12
+    assert [int(float(r["iterations"])) for r in rows] == [12, 24, 36, 48, 60, 64]
+    lrs = [float(r["lr"]) for r in rows]
+    np.testing.assert_allclose(
+        lrs, [0.05 * 0.5 ** (i / 32) for i in (12, 24, 36, 48, 60, 64)], rtol=1e-5
+    )
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["recipe"]["total_steps"] == 64 and run["recipe"]["epochs"] is None
+
+
+def test_resume_mid_epoch_continues_the_same_data(tmp_path):
+    """Checkpointed mid-epoch and resumed, a run matches the uninterrupted one."""
+    recipe = _fake_recipe(total_steps=20, validate_every=7, momentum=0.0)
+    fit(RunSpec("wu2016_cifar", recipe, tmp_path / "full", max_eval_images=32), verbose=0)
+
+    # A run that stopped after its first checkpoint (iteration 7 of 32 in the data
+    # epoch), as a killed one would have; then the 20-iteration command is rerun.
+    part = tmp_path / "part"
+    first_leg = RunSpec("wu2016_cifar", recipe.override(total_steps=7), part, max_eval_images=32)
+    fit(first_leg, verbose=0)
+    run = json.loads((part / "run.json").read_text())
+    run["recipe"]["total_steps"] = 20  # the killed run had been asked for 20
+    (part / "run.json").write_text(json.dumps(run))
+    fit(RunSpec("wu2016_cifar", recipe, part, max_eval_images=32), verbose=0)
+
+    full_rows, part_rows = _rows(tmp_path / "full" / "history.csv"), _rows(part / "history.csv")
+    assert [r["iterations"] for r in part_rows] == [r["iterations"] for r in full_rows]
+    # Same batches at the same rates: the losses agree to float32 rounding (the net
+    # has no BatchNorm); a different batch order would change them at the percent level.
+    np.testing.assert_allclose(
+        [float(r["loss"]) for r in part_rows], [float(r["loss"]) for r in full_rows], rtol=1e-4
+    )
+
+
+def test_stop_on_training_loss():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    x = np.tile(np.eye(3, dtype="float32")[:2], (32, 1))
+    y = np.tile([0, 1], 32)
+    stop = cb.StopOnTrainingLoss(threshold=0.05, steps_per_epoch=8)
+    history = model.fit(x, y, batch_size=8, epochs=500, verbose=0, shuffle=False, callbacks=[stop])
+    assert stop.stopped_at is not None and stop.stopped_at % 8 == 0
+    assert len(history.history["loss"]) < 500
+    assert history.history["loss"][-1] < 0.05 <= history.history["loss"][-2]
+
+
+def test_plateau_lowers_the_rate(tmp_path):
+    recipe = _fake_recipe(
+        total_steps=40,
+        validate_every=4,
+        lr_schedule="plateau",
+        plateau_patience=1,
+        lr=0.5,
+        lr_decay=0.1,
+    )
+    fit(RunSpec("wu2016_cifar", recipe, tmp_path / "p", max_eval_images=64), verbose=0)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "p" / "history.csv")]
+    assert lrs[0] == pytest.approx(0.5)
+    assert min(lrs) <= 0.05 + 1e-9  # at least one decay by 10 once accuracy stalled
