@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from cnnzoo.training.init_schemes import INIT_SCHEMES
 from cnnzoo.training.recipes import PREPROCESSING
 
 
@@ -26,10 +27,12 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="learning rate after warm-up")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay")
     p.add_argument("--val-split", type=int, help="training images held out for validation")
-    p.add_argument("--dataset", help="dataset instead of the recipe's (cifar10, fake)")
+    p.add_argument("--dataset", help="dataset instead of the recipe's (cifar10, mnist, fake)")
     p.add_argument(
         "--preprocessing", choices=PREPROCESSING, help="input preprocessing instead of the recipe's"
     )
+    p.add_argument("--init", choices=INIT_SCHEMES, help="weight initialization scheme")
+    p.add_argument("--momentum", type=float, help="SGD momentum (0 for plain SGD)")
     p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-dir", help="run directory (default: runs/ARCH)")
@@ -64,6 +67,8 @@ def _resolve_recipe(args):
         "val_split": args.val_split,
         "dataset": args.dataset,
         "preprocessing": args.preprocessing,
+        "init": args.init,
+        "momentum": args.momentum,
     }
     return recipe.override(**{k: v for k, v in flags.items() if v is not None})
 

@@ -185,6 +185,10 @@ def test_tune_writes_overrides_and_resumes(tmp_path):
         model_dir / "best_overrides.json",
         "--preprocessing",
         "scale_pm1",
+        "--init",
+        "glorot_uniform",
+        "--momentum",
+        "0",
         "--model-dir",
         tmp_path / "fit",
         "--verbose",
@@ -193,6 +197,7 @@ def test_tune_writes_overrides_and_resumes(tmp_path):
     run = json.loads((tmp_path / "fit" / "run.json").read_text())
     assert run["recipe"]["lr"] == pytest.approx(best["lr"])
     assert run["recipe"]["preprocessing"] == "scale_pm1"
+    assert run["recipe"]["init"] == "glorot_uniform" and run["recipe"]["momentum"] == 0
 
 
 def _history(path: Path) -> list[dict]:
