@@ -105,9 +105,13 @@ def tune(
         validation_data=pipe.eval_dataset(*val, recipe.batch_size * 2),
         verbose=verbose,
     )
-    best = tuner.get_best_hyperparameters(1)[0].values
-    best = {k: float(v) for k, v in best.items()}
-    trials = tuner.oracle.get_best_trials(num_trials=max_trials)
+    # Highest score first, ties to the earliest trial: KerasTuner's own order among
+    # equal scores can differ between processes, and a rerun must not change the answer.
+    trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
+    if not trials:
+        raise RuntimeError(f"no trial in {model_dir / 'tune'} finished with a score")
+    trials.sort(key=lambda t: (-t.score, t.trial_id))
+    best = {k: float(v) for k, v in trials[0].hyperparameters.values.items()}
     summary = [
         {
             "trial": t.trial_id,
