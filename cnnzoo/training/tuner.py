@@ -110,7 +110,8 @@ def tune(
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     if not trials:
         raise RuntimeError(f"no trial in {model_dir / 'tune'} finished with a score")
-    trials.sort(key=lambda t: (-t.score, t.trial_id))
+    # Trial ids are decimal strings; compare them as numbers ("10" after "9").
+    trials.sort(key=lambda t: (-t.score, len(t.trial_id), t.trial_id))
     best = {k: float(v) for k, v in trials[0].hyperparameters.values.items()}
     summary = [
         {
