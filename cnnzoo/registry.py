@@ -117,11 +117,14 @@ def model_card(name: str) -> ModelCard:
     return _CARDS[_lookup(name)]
 
 
-def build(name: str, /, **overrides: Any):
+def build(name: str, /, weights: str | None = None, **overrides: Any):
     """Build a registered model.
 
     Args:
         name: registry name.
+        weights: None (initialized), "imagenet" (keras.applications' published
+            weights, for the models that have an identical keras.applications
+            architecture) or the path of a weights file.
         **overrides: keyword arguments of the family builder
             (``include_top``, ``input_shape``, ``pooling``, ``classes``,
             ``classifier_activation``, and family options like ``shortcut``).
@@ -129,4 +132,9 @@ def build(name: str, /, **overrides: Any):
     Returns:
         A `keras.Model`.
     """
-    return _BUILDERS[_lookup(name)](**overrides)
+    model = _BUILDERS[_lookup(name)](**overrides)
+    if weights is not None:
+        from cnnzoo.pretrained import load_weights
+
+        load_weights(model, name, weights)
+    return model

@@ -74,6 +74,17 @@ _WU2016_CIFAR_STDS = {
     "predictions": 1e-1,
 }
 
+# Caffe's examples/cifar10/cifar10_quick_train_test.prototxt, the net the thesis's
+# CIFAR model follows layer for layer (conv 32/32/64 there, 24/32/64 here): only
+# conv1 starts at 1e-4, so the signal survives the other four layers.
+_CAFFE_CIFAR10_QUICK_STDS = {
+    "conv1": 1e-4,
+    "conv2": 1e-2,
+    "conv3": 1e-2,
+    "fc1": 1e-1,
+    "predictions": 1e-1,
+}
+
 # Krizhevsky et al. 2012 §5: "We initialized the weights in each layer from a
 # zero-mean Gaussian distribution with standard deviation 0.01. We initialized
 # the neuron biases in the second, fourth, and fifth convolutional layers, as
@@ -103,6 +114,11 @@ _SCHEMES: dict[str, _Scheme] = {
     "he_normal": _Scheme(_he_normal),
     "wu2016_cifar_gaussian": _Scheme(
         _gaussian(_WU2016_CIFAR_STDS), required=tuple(_WU2016_CIFAR_STDS), covers_all=False
+    ),
+    "caffe_cifar10_quick": _Scheme(
+        _gaussian(_CAFFE_CIFAR10_QUICK_STDS),
+        required=tuple(_CAFFE_CIFAR10_QUICK_STDS),
+        covers_all=False,
     ),
     "alexnet": _Scheme(
         _gaussian({}, default=0.01),
@@ -151,7 +167,8 @@ def apply_init_scheme(model: keras.Model, scheme: str, seed: int = 0) -> None:
             "he_normal" (He et al. 2015 §2.2, N(0, 2 / fan_in); biases 0),
             "wu2016_cifar_gaussian" (W. Wu 2016 §3.2.1: N(0, σ²) with σ = 1e-4 for
             conv1 and conv2, 1e-3 for conv3, 1e-2 for fc1, 1e-1 for predictions;
-            biases 0), "alexnet" (Krizhevsky et al. 2012 §5: N(0, 0.01²); biases 1
+            biases 0), "caffe_cifar10_quick" (the same layers with Caffe's
+            cifar10_quick example's σ: 1e-4, 1e-2, 1e-2, 1e-1, 1e-1), "alexnet" (Krizhevsky et al. 2012 §5: N(0, 0.01²); biases 1
             in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere).
         seed: non-negative int; the same seed gives the same weights.
 

@@ -18,6 +18,10 @@ def preprocessing_layers(mode: str, train_images: np.ndarray | None = None, pad:
         mode: "per_pixel_mean" (He et al. 2016 §4.2: subtract the per-pixel mean of
             the training images, pixels scaled to [0, 1]), "per_channel_mean"
             (Simonyan & Zisserman §2.1: subtract the mean RGB value),
+            "per_pixel_mean_255" / "per_channel_mean_255" (the same on unscaled
+            [0, 255] pixels, as Caffe does for the thesis nets, AlexNet and VGG: with
+            their tiny Gaussian initializations the 255x larger inputs are what
+            lets the signal through; keras.applications' "caffe" mode too),
             "per_channel_standardize" ((x/255 - mean_c) / std_c), "scale_pm1" (Wu:
             x * 2/255 - 1), "scale_01" (x / 255), "lecun" (LeCun et al. 1998 §II.A:
             background -0.1, ink 1.175) or "none".
@@ -44,16 +48,19 @@ def preprocessing_layers(mode: str, train_images: np.ndarray | None = None, pad:
     if train_images is None:
         raise ValueError(f"preprocessing {mode!r} needs the training images for its statistics")
     scale = keras.layers.Rescaling(1.0 / 255.0, name="preprocess_scale")
-    if mode == "per_pixel_mean":
-        mean = stats.per_pixel_mean(train_images)
+    base, unscaled = mode.removesuffix("_255"), mode.endswith("_255")
+    if base in ("per_pixel_mean", "per_channel_mean"):
+        if base == "per_pixel_mean":
+            mean, axis = stats.per_pixel_mean(train_images), (1, 2, 3)
+        else:
+            mean, axis = stats.channel_mean_std(train_images)[0], -1
+        if unscaled:
+            mean = mean * np.float32(255.0)
         norm = keras.layers.Normalization(
-            axis=(1, 2, 3), mean=mean, variance=np.ones_like(mean), name="preprocess_mean"
+            axis=axis, mean=mean, variance=np.ones_like(mean), name="preprocess_mean"
         )
-    elif mode == "per_channel_mean":
-        mean, _ = stats.channel_mean_std(train_images)
-        norm = keras.layers.Normalization(
-            axis=-1, mean=mean, variance=np.ones_like(mean), name="preprocess_mean"
-        )
+        if unscaled:
+            return head + [norm]
     elif mode == "per_channel_standardize":
         mean, std = stats.channel_mean_std(train_images)
         norm = keras.layers.Normalization(

@@ -1,0 +1,126 @@
+"""Weights for cnnzoo models from keras.applications or from a file.
+
+keras.applications publishes ImageNet weights for several architectures that
+cnnzoo builds layer for layer with the same names and shapes. Rather than keep
+our own copies, we let keras.applications download and cache its weights (so
+whatever works for `keras.applications.X(weights="imagenet")` works here,
+including a pre-filled cache offline) and copy them across by layer name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+# cnnzoo name -> (keras.applications constructor name, cnnzoo builder overrides
+# that make the architecture the same as the Keras one).
+_APPLICATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "vgg16": ("VGG16", {}),
+    "vgg19": ("VGG19", {}),
+}
+
+
+def register_application(name: str, constructor: str, **overrides: Any) -> None:
+    """Declare that cnnzoo model `name` (built with `overrides`) is keras.applications' `constructor`.
+
+    Families call this beside their builders, so the table lives with the code it describes.
+    """
+    _APPLICATIONS[name] = (constructor, dict(overrides))
+
+
+def application_for(name: str) -> tuple[Callable[..., keras.Model], dict[str, Any]]:
+    """The keras.applications constructor and the builder overrides for `name`.
+
+    Raises:
+        ValueError: no keras.applications architecture equals this model.
+    """
+    if name not in _APPLICATIONS:
+        raise ValueError(
+            f"model {name!r} has no keras.applications counterpart with published weights; "
+            f"models that have one: {sorted(_APPLICATIONS)}"
+        )
+    constructor, overrides = _APPLICATIONS[name]
+    return getattr(keras.applications, constructor), dict(overrides)
+
+
+def _weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    return {layer.name: layer for layer in model.layers if layer.weights}
+
+
+def copy_weights(source: keras.Model, target: keras.Model, *, skip_missing: bool = False) -> int:
+    """Copy every weighted layer of `source` into the layer of `target` with the same name.
+
+    Args:
+        source: e.g. a keras.applications model.
+        target: the cnnzoo model; its layer names must cover the source's.
+        skip_missing: ignore source layers absent from the target (for example
+            the classifier when the target was built with ``include_top=False``).
+
+    Returns:
+        The number of layers copied.
+
+    Raises:
+        ValueError: a source layer is missing from the target (unless skipped),
+            or a layer's weights differ in number or shape; the message names the
+            layer and both shapes. Nothing is assigned unless every layer matches.
+    """
+    ours = _weighted_layers(target)
+    pairs, copied = [], 0
+    for name, layer in _weighted_layers(source).items():
+        if name not in ours:
+            if skip_missing:
+                continue
+            raise ValueError(
+                f"layer {name!r} of {source.name!r} has no counterpart in {target.name!r}"
+            )
+        mine, theirs = ours[name].weights, layer.weights
+        if len(mine) != len(theirs):
+            raise ValueError(
+                f"layer {name!r}: {target.name!r} has {len(mine)} weights, "
+                f"{source.name!r} has {len(theirs)}"
+            )
+        for a, b in zip(mine, theirs, strict=True):
+            if tuple(a.shape) != tuple(b.shape):
+                raise ValueError(
+                    f"layer {name!r}, weight {b.name!r}: expected shape {tuple(a.shape)}, "
+                    f"got {tuple(b.shape)}"
+                )
+        pairs.extend(zip(mine, theirs, strict=True))
+        copied += 1
+    # Checked first, assigned after: a mismatch leaves the target untouched.
+    for a, b in pairs:
+        a.assign(b.value)
+    return copied
+
+
+def load_weights(model: keras.Model, name: str, weights: str | Path) -> keras.Model:
+    """Give `model` (built as cnnzoo's `name`) the requested weights.
+
+    Args:
+        model: the freshly built cnnzoo model.
+        name: its registry name.
+        weights: "imagenet" (keras.applications' published weights, through its own
+            download and cache) or the path of a ``.weights.h5`` / ``.keras`` file.
+
+    Returns:
+        `model`, with its weights replaced.
+    """
+    if str(weights) == "imagenet":
+        constructor, _ = application_for(name)
+        include_top = any(layer.name == "predictions" for layer in model.layers)
+        reference = constructor(
+            weights="imagenet", include_top=include_top, input_shape=model.input_shape[1:]
+        )
+        copy_weights(reference, model, skip_missing=not include_top)
+        return model
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    if path.suffix == ".keras":
+        copy_weights(keras.saving.load_model(path, safe_mode=True), model)
+    else:
+        model.load_weights(path)
+    return model
