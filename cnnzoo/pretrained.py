@@ -24,7 +24,7 @@ _APPLICATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def register_application(name: str, constructor: str, **overrides: Any) -> None:
-    """Declare that cnnzoo model `name` (built with `overrides`) is keras.applications' `constructor`.
+    """Declare cnnzoo's `name`, built with `overrides`, identical to keras.applications' model.
 
     Families call this beside their builders, so the table lives with the code it describes.
     """

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from pipelines.augment import pad_crop_flip
+from pipelines.augment import CIFAR_PAD, pad_crop_flip
 
 # Mixed into the seed so augmentation draws never reuse the shuffle's random stream.
 _AUGMENT_STREAM = 1
@@ -88,6 +88,8 @@ def train_dataset(
     seed: int = 0,
     start_epoch: int = 0,
     augment: bool = True,
+    pad: int = CIFAR_PAD,
+    flip: bool = True,
 ) -> tf.data.Dataset:
     """The infinite, shuffled, augmented training stream.
 
@@ -103,6 +105,8 @@ def train_dataset(
         start_epoch: the first epoch to yield; resuming at epoch ``e`` yields
             exactly what the uninterrupted stream yields from epoch ``e``.
         augment: apply `pad_crop_flip` (He et al. 2016 §4.2).
+        pad: its zero padding per side (random translations of up to ``pad`` pixels).
+        flip: whether it mirrors half the images.
 
     Returns:
         An infinite ``tf.data.Dataset`` of ``(float32 (B, H, W, C) in [0, 255], int32 (B,))``.
@@ -134,7 +138,9 @@ def train_dataset(
             stream = tf.random.experimental.stateless_fold_in(
                 tf.stack([tf.constant(seed, tf.int64), epoch]), _AUGMENT_STREAM
             )
-            x = pad_crop_flip(x, tf.random.experimental.stateless_fold_in(stream, step))
+            x = pad_crop_flip(
+                x, tf.random.experimental.stateless_fold_in(stream, step), pad=pad, flip=flip
+            )
         return tf.cast(x, tf.float32), y
 
     epochs = tf.data.Dataset.counter(start=start_epoch)

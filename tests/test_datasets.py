@@ -80,6 +80,24 @@ def test_seed_changes_order_and_augmentation(data):
     assert not np.array_equal(a[0], plain[0])
 
 
+def test_translation_only_augmentation_never_mirrors(data):
+    images, labels = data
+    ((x, y),) = _take(train_dataset(images, labels, BATCH, seed=0, pad=2, flip=False), 1)
+    padded = np.pad(images.astype("float32"), [(0, 0), (2, 2), (2, 2), (0, 0)])
+    shifted = 0
+    for got, index in zip(x, y, strict=True):
+        # Each image is an 8x8 window of its own 2-padded copy, never of its mirror.
+        windows = [
+            (r, c)
+            for r in range(5)
+            for c in range(5)
+            if np.array_equal(got, padded[index, r : r + 8, c : c + 8])
+        ]
+        assert windows, index
+        shifted += windows != [(2, 2)]
+    assert shifted > BATCH // 2
+
+
 def test_train_dataset_rejects_bad_arguments(data):
     images, labels = data
     with pytest.raises(ValueError, match="exceeds the 70 training images"):

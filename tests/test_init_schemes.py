@@ -47,21 +47,25 @@ def test_scheme_names():
         "caffe_xavier",
         "he_normal",
         "wu2016_cifar_gaussian",
+        "caffe_cifar10_quick",
         "alexnet",
     }
 
 
-def test_wu2016_cifar_gaussian_stds():
+@pytest.mark.parametrize(
+    "scheme, stds",
+    [
+        # W. Wu 2016 §3.2.1.
+        ("wu2016_cifar_gaussian", (1e-4, 1e-4, 1e-3, 1e-2, 1e-1)),
+        # Caffe examples/cifar10/cifar10_quick_train_test.prototxt.
+        ("caffe_cifar10_quick", (1e-4, 1e-2, 1e-2, 1e-1, 1e-1)),
+    ],
+)
+def test_per_layer_gaussian_stds(scheme, stds):
     model = wu_cifar_like()
-    apply_init_scheme(model, "wu2016_cifar_gaussian", seed=0)
-    # W. Wu 2016 §3.2.1.
-    for name, std in {
-        "conv1": 1e-4,
-        "conv2": 1e-4,
-        "conv3": 1e-3,
-        "fc1": 1e-2,
-        "predictions": 1e-1,
-    }.items():
+    apply_init_scheme(model, scheme, seed=0)
+    names = ("conv1", "conv2", "conv3", "fc1", "predictions")
+    for name, std in zip(names, stds, strict=True):
         layer = model.get_layer(name)
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         assert abs(kernel.std() / std - 1) < 0.1, (name, kernel.std())

@@ -29,6 +29,17 @@ def test_per_pixel_mean(images):
     np.testing.assert_allclose(got, x / 255.0 - mean, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["per_pixel_mean_255", "per_channel_mean_255"])
+def test_caffe_mean_subtraction_keeps_the_255_scale(images, mode):
+    x = images[:4].astype("float32")
+    _, got = _apply(mode, images, x)
+    # Caffe's convention (thesis nets, AlexNet, VGG): raw pixels minus the mean, unscaled.
+    axes = 0 if mode == "per_pixel_mean_255" else (0, 1, 2)
+    mean = images.astype("float64").mean(axis=axes)
+    np.testing.assert_allclose(got, x - mean, atol=1e-3)
+    assert np.abs(got).max() > 100
+
+
 def test_scale_pm1(images):
     x = np.array([[[[0, 127.5, 255]]]], "float32").repeat(8, 1).repeat(8, 2)
     _, got = _apply("scale_pm1", images, x)

@@ -61,6 +61,18 @@ def test_recipe_validation_errors():
         RECIPES["he2016_cifar"].override(preprocessing="zca")
     with pytest.raises(ValueError, match="lr must be > 0"):
         RECIPES["he2016_cifar"].override(lr=0.0)
+    with pytest.raises(ValueError, match="augment_pad must be >= 0, got -1"):
+        RECIPES["he2016_cifar"].override(augment_pad=-1)
+
+
+def test_lecun1998_distorted_is_lecun1998_plus_translations():
+    base, distorted = RECIPES["lecun1998"], RECIPES["lecun1998_distorted"]
+    assert (distorted.augment, distorted.augment_pad, distorted.augment_flip) == (True, 2, False)
+    assert not base.augment
+    same = {"name", "source", "augment", "augment_pad", "augment_flip"}
+    assert {k: v for k, v in base.as_dict().items() if k not in same} == {
+        k: v for k, v in distorted.as_dict().items() if k not in same
+    }
 
 
 def test_load_overrides_errors(tmp_path):

@@ -121,3 +121,27 @@ def test_plateau_lowers_the_rate(tmp_path):
     lrs = [float(r["lr"]) for r in _rows(tmp_path / "p" / "history.csv")]
     assert lrs[0] == pytest.approx(0.5)
     assert min(lrs) <= 0.05 + 1e-9  # at least one decay by 10 once accuracy stalled
+
+
+def test_divergence_stops_with_a_clear_error_and_saves_no_nan_model(tmp_path):
+    blown = _fake_recipe(total_steps=16, validate_every=4, lr=1e12)
+    run = tmp_path / "e"
+    with pytest.raises(RuntimeError, match=r"training diverged: .* iteration \d+ \(learning rate"):
+        fit(RunSpec("wu2016_cifar", blown, run, max_eval_images=64), verbose=0)
+    assert not (run / "model.keras").exists() and not (run / "results.json").exists()
+    # Whatever checkpoint the blown run left (if any) holds finite weights only.
+    if (run / "checkpoint.keras").exists():
+        saved = keras.saving.load_model(run / "checkpoint.keras")
+        assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in saved.weights)
+
+
+def test_checkpoint_skips_an_epoch_with_nan_loss(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    checkpoint = cb.AtomicCheckpoint(tmp_path / "c.keras")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    before = (tmp_path / "c.keras").read_bytes()
+    model.layers[0].kernel.assign(np.full((2, 1), np.nan, "float32"))
+    checkpoint.on_epoch_end(1, {"loss": float("nan")})
+    assert (tmp_path / "c.keras").read_bytes() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import keras
@@ -120,6 +121,28 @@ class StopOnTrainingLoss(keras.callbacks.Callback):
         self._sum, self._count = 0.0, 0
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops at the first batch whose training loss is NaN or infinite.
+
+    A diverged run would otherwise spend its remaining iterations on NaN weights
+    and then save them. `diverged_at` records the iteration for the error the
+    trainer raises; `AtomicCheckpoint` refuses the epoch's NaN state by itself.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_at: int | None = None
+        self.lr: float | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is None or "loss" not in logs or math.isfinite(float(logs["loss"])):
+            return
+        opt = self.model.optimizer
+        self.diverged_at = int(ops.convert_to_numpy(opt.iterations))
+        self.lr = float(ops.convert_to_numpy(opt.learning_rate))
+        self.model.stop_training = True
+
+
 class StopAtIteration(keras.callbacks.Callback):
     """Ends training after exactly `total_steps` optimizer iterations, mid-epoch if need be."""
 
@@ -146,6 +169,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            # The epoch's running mean is non-finite once any batch was: the
+            # weights may be NaN, and the previous checkpoint is worth more.
+            print(f"\nNot checkpointing epoch {epoch + 1}: its training loss is {loss}")
+            return
         atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
 
 

@@ -168,8 +168,9 @@ def apply_init_scheme(model: keras.Model, scheme: str, seed: int = 0) -> None:
             "wu2016_cifar_gaussian" (W. Wu 2016 §3.2.1: N(0, σ²) with σ = 1e-4 for
             conv1 and conv2, 1e-3 for conv3, 1e-2 for fc1, 1e-1 for predictions;
             biases 0), "caffe_cifar10_quick" (the same layers with Caffe's
-            cifar10_quick example's σ: 1e-4, 1e-2, 1e-2, 1e-1, 1e-1), "alexnet" (Krizhevsky et al. 2012 §5: N(0, 0.01²); biases 1
-            in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere).
+            cifar10_quick example's σ: 1e-4, 1e-2, 1e-2, 1e-1, 1e-1), "alexnet"
+            (Krizhevsky et al. 2012 §5: N(0, 0.01²); biases 1 in conv2, conv4,
+            conv5, fc6, fc7 and 0 elsewhere).
         seed: non-negative int; the same seed gives the same weights.
 
     Returns:

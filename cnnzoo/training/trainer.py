@@ -296,6 +296,8 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         seed=spec.seed,
         start_epoch=done // steps_per_epoch,
         augment=recipe.augment,
+        pad=recipe.augment_pad,
+        flip=recipe.augment_flip,
     ).skip(done % steps_per_epoch)
     val_ds = pipe.eval_dataset(*limit_examples(val, spec.max_eval_images), recipe.batch_size * 2)
     if to_targets is not None:
@@ -320,6 +322,8 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         )
     if recipe.early_stop_loss:
         callbacks.append(cb.StopOnTrainingLoss(recipe.early_stop_loss, steps_per_epoch))
+    divergence = cb.StopOnNonFiniteLoss()
+    callbacks.append(divergence)
     # Last, so that the checkpoint holds what the callbacks above changed.
     callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
     start = time.perf_counter()
@@ -335,6 +339,17 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
+    if divergence.diverged_at is not None:
+        kept = (
+            f"the last finite checkpoint is kept in {model_dir / CHECKPOINT}"
+            if (model_dir / CHECKPOINT).is_file()
+            else "no checkpoint was written"
+        )
+        raise RuntimeError(
+            f"training diverged: the loss became NaN or infinite at iteration "
+            f"{divergence.diverged_at} (learning rate {divergence.lr:g}); {kept}. "
+            "Lower the learning rate (--lr) or check the inputs' preprocessing."
+        )
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
     test_ds = pipe.eval_dataset(*limit_examples(test, spec.max_eval_images), recipe.batch_size * 2)

@@ -99,7 +99,14 @@ def tune(
     )
     val = trainer.limit_examples(val, max_eval_images)
     tuner.search(
-        pipe.train_dataset(*train, recipe.batch_size, seed=seed, augment=recipe.augment),
+        pipe.train_dataset(
+            *train,
+            recipe.batch_size,
+            seed=seed,
+            augment=recipe.augment,
+            pad=recipe.augment_pad,
+            flip=recipe.augment_flip,
+        ),
         steps_per_epoch=spe,
         epochs=epochs_per_trial,
         validation_data=pipe.eval_dataset(*val, recipe.batch_size * 2),
