@@ -53,6 +53,8 @@ class Recipe:
         weight_decay: L2 coefficient on conv/dense kernels, added to the gradient
             as Caffe and the papers do (not Keras's decoupled decay).
         label_smoothing: label-smoothing epsilon (0 for none).
+        aux_loss_weight: weight of each auxiliary classifier's loss; when > 0,
+            models that have auxiliary heads are built with them for training.
         val_split: training images held out for validation (0: monitor the test set).
         arch_overrides: per-architecture field overrides, e.g. warm-up for resnet110.
         epochs: when set, the run lasts this many epochs (overrides total_steps).
@@ -88,6 +90,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
+    aux_loss_weight: float = 0.0
     val_split: int = 0
     arch_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     epochs: int | None = None

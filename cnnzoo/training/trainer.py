@@ -32,6 +32,7 @@ import numpy as np
 import cnnzoo
 from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
 from cnnzoo.training import callbacks as cb
+from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
 from cnnzoo.training.optimizer import SGDL2
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
@@ -167,6 +168,8 @@ def make_model(
     h, w, c = data.input_shape
     pad = recipe.pad_input
     options = {"input_shape": (h + 2 * pad, w + 2 * pad, c), "classes": data.num_classes}
+    if recipe.aux_loss_weight and supports_aux_heads(arch):
+        options["aux_heads"] = True
     net = cnnzoo.build(arch, **{**options, **arch_options})
     if recipe.init:
         from cnnzoo.training.init_schemes import apply_init_scheme
@@ -174,6 +177,8 @@ def make_model(
         apply_init_scheme(net, recipe.init, seed=seed)
     layers = preprocessing_layers(recipe.preprocessing, train_images, pad=pad)
     model = with_preprocessing(net, layers)
+    if len(model.outputs) > 1:
+        model = AuxiliaryLossModel(model, recipe.aux_loss_weight)
     loss, metrics = loss_and_metrics(recipe)
     model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=loss, metrics=metrics)
     return model
@@ -355,7 +360,13 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     test_ds = pipe.eval_dataset(*limit_examples(test, spec.max_eval_images), recipe.batch_size * 2)
     if to_targets is not None:
         test_ds = test_ds.map(to_targets)
-    scores = model.evaluate(test_ds, return_dict=True, verbose=0)
+    # Auxiliary heads are for training only: the test scores and the saved model
+    # are the main classifier's.
+    final = inference_model(model)
+    if final is not model:
+        loss, metrics = loss_and_metrics(recipe)
+        final.compile(loss=loss, metrics=metrics)
+    scores = final.evaluate(test_ds, return_dict=True, verbose=0)
     images_trained = (iterations - start_iter) * recipe.batch_size
     results = {
         "arch": spec.arch,
@@ -379,7 +390,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         "arch_options": spec.arch_options,
         "results": results,
     }
-    save_trained(model, model_dir / "model.keras", metadata)
+    save_trained(final, model_dir / "model.keras", metadata)
     atomic_write_text(model_dir / "results.json", json.dumps(results, indent=2))
     from cnnzoo.training.curves import plot_curves
 
