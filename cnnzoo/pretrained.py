@@ -50,14 +50,34 @@ def _weighted_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     return {layer.name: layer for layer in model.layers if layer.weights}
 
 
-def copy_weights(source: keras.Model, target: keras.Model, *, skip_missing: bool = False) -> int:
-    """Copy every weighted layer of `source` into the layer of `target` with the same name.
+def _pairs_in_order(source: keras.Model, target: keras.Model):
+    theirs = list(_weighted_layers(source).values())
+    ours = list(_weighted_layers(target).values())
+    if len(theirs) != len(ours):
+        raise ValueError(
+            f"{source.name!r} has {len(theirs)} layers with weights, {target.name!r} has "
+            f"{len(ours)}: not the same architecture"
+        )
+    return [(layer.name, mine, layer) for mine, layer in zip(ours, theirs, strict=True)]
+
+
+def copy_weights(
+    source: keras.Model,
+    target: keras.Model,
+    *,
+    skip_missing: bool = False,
+    match: str = "name",
+) -> int:
+    """Copy every weighted layer of `source` into the corresponding layer of `target`.
 
     Args:
         source: e.g. a keras.applications model.
         target: the cnnzoo model; its layer names must cover the source's.
         skip_missing: ignore source layers absent from the target (for example
             the classifier when the target was built with ``include_top=False``).
+        match: "name" (layers with the same name) or "order" (the i-th weighted
+            layer of each; for sources whose layers carry Keras's automatic names,
+            which depend on what the process built before).
 
     Returns:
         The number of layers copied.
@@ -67,16 +87,23 @@ def copy_weights(source: keras.Model, target: keras.Model, *, skip_missing: bool
             or a layer's weights differ in number or shape; the message names the
             layer and both shapes. Nothing is assigned unless every layer matches.
     """
-    ours = _weighted_layers(target)
+    if match == "order":
+        candidates = _pairs_in_order(source, target)
+    elif match == "name":
+        ours = _weighted_layers(target)
+        candidates = []
+        for name, layer in _weighted_layers(source).items():
+            if name in ours:
+                candidates.append((name, ours[name], layer))
+            elif not skip_missing:
+                raise ValueError(
+                    f"layer {name!r} of {source.name!r} has no counterpart in {target.name!r}"
+                )
+    else:
+        raise ValueError(f"match must be 'name' or 'order', got {match!r}")
     pairs, copied = [], 0
-    for name, layer in _weighted_layers(source).items():
-        if name not in ours:
-            if skip_missing:
-                continue
-            raise ValueError(
-                f"layer {name!r} of {source.name!r} has no counterpart in {target.name!r}"
-            )
-        mine, theirs = ours[name].weights, layer.weights
+    for name, target_layer, layer in candidates:
+        mine, theirs = target_layer.weights, layer.weights
         if len(mine) != len(theirs):
             raise ValueError(
                 f"layer {name!r}: {target.name!r} has {len(mine)} weights, "
@@ -114,7 +141,12 @@ def load_weights(model: keras.Model, name: str, weights: str | Path) -> keras.Mo
         reference = constructor(
             weights="imagenet", include_top=include_top, input_shape=model.input_shape[1:]
         )
-        copy_weights(reference, model, skip_missing=not include_top)
+        # keras.applications leaves some layers unnamed (InceptionV3's conv2d_N); their
+        # automatic names depend on what this process built before, so they are
+        # matched by order instead. Shapes are checked either way.
+        named = set(_weighted_layers(model))
+        by_name = all(name in named for name in _weighted_layers(reference))
+        copy_weights(reference, model, match="name" if by_name else "order")
         return model
     path = Path(weights)
     if not path.is_file():

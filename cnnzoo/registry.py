@@ -132,6 +132,19 @@ def build(name: str, /, weights: str | None = None, **overrides: Any):
     Returns:
         A `keras.Model`.
     """
+    if weights == "imagenet":
+        from cnnzoo.pretrained import application_for
+
+        # keras.applications' variant (e.g. ResNet-50 with biased convolutions) is
+        # what the published weights fit; build that one unless told otherwise.
+        _, needed = application_for(_lookup(name))
+        clash = {
+            k: (overrides[k], v) for k, v in needed.items() if k in overrides and overrides[k] != v
+        }
+        if clash:
+            detail = ", ".join(f"{k}={got!r} (needs {want!r})" for k, (got, want) in clash.items())
+            raise ValueError(f"{name}: the ImageNet weights do not fit {detail}")
+        overrides = {**needed, **overrides}
     model = _BUILDERS[_lookup(name)](**overrides)
     if weights is not None:
         from cnnzoo.pretrained import load_weights

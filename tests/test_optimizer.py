@@ -52,3 +52,19 @@ def test_lr_multiplier_scales_matching_variables():
     np.testing.assert_allclose(b.numpy(), 0.8, rtol=1e-6)  # 1 - 2 * 0.1 * 1
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert again.lr_multipliers == [("bias$", 2.0)]
+
+
+def test_rmsprop_l2_adds_decay_before_the_rmsprop_update():
+    from cnnzoo.training.optimizer import RMSpropL2
+
+    k = keras.Variable(np.full((2, 2), 2.0, "float32"), name="kernel")
+    b = keras.Variable(np.ones(2, "float32"), name="bias")
+    opt = RMSpropL2(l2=0.5, learning_rate=0.1, rho=0.9, epsilon=1.0)
+    opt.apply([np.ones((2, 2), "float32"), np.ones(2, "float32")], [k, b])
+    # Kernel gradient 1 + 0.5*2 = 2: ms = 0.1*4 = 0.4, step 0.1*2/sqrt(0.4 + 1), the
+    # TensorFlow RMSProp the paper used (epsilon inside the square root).
+    np.testing.assert_allclose(k.numpy(), 2.0 - 0.2 / np.sqrt(1.4), rtol=1e-5)
+    # Bias gradient 1 (no decay): ms = 0.1, step 0.1/sqrt(0.1 + 1).
+    np.testing.assert_allclose(b.numpy(), 1.0 - 0.1 / np.sqrt(1.1), rtol=1e-5)
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert isinstance(again, RMSpropL2) and again.l2 == 0.5 and again.epsilon == 1.0

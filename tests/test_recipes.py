@@ -104,3 +104,24 @@ def test_half_life_decay():
     )
     with pytest.raises(ValueError, match="half_life_steps must be > 0"):
         HalfLifeDecay(0.01, 0)
+
+
+def test_inception_recipes_rmsprop_exponential_and_clipping():
+    from cnnzoo.training.optimizer import RMSpropL2
+
+    recipe = get_recipe("szegedy2015")
+    opt = make_optimizer(recipe, steps_per_epoch=100)
+    assert isinstance(opt, RMSpropL2)
+    assert (opt.rho, opt.epsilon, opt.global_clipnorm) == (0.9, 1.0, 2.0)
+    schedule = opt._learning_rate
+    # Szegedy et al. 2015 §8: 0.045, x0.94 every two epochs (staircase).
+    assert float(schedule(199)) == pytest.approx(0.045)
+    assert float(schedule(200)) == pytest.approx(0.045 * 0.94)
+    assert float(schedule(1000)) == pytest.approx(0.045 * 0.94**5)
+    googlenet = make_optimizer(get_recipe("szegedy2014"), steps_per_epoch=10)
+    assert float(googlenet._learning_rate(80)) == pytest.approx(0.01 * 0.96)
+    assert get_recipe("szegedy2014").aux_loss_weight == 0.3
+    with pytest.raises(ValueError, match="exponential schedule needs decay_every_epochs"):
+        recipe.override(decay_every_epochs=0)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        recipe.override(optimizer="adam")

@@ -15,22 +15,21 @@ import re
 import keras
 
 
-@keras.saving.register_keras_serializable(package="cnnzoo")
-class SGDL2(keras.optimizers.SGD):
-    """SGD with momentum, coupled L2 weight decay and per-variable learning-rate multipliers.
+class _CoupledL2:
+    """Coupled L2 decay and per-variable learning-rate multipliers for a Keras optimizer.
 
-    The update is Krizhevsky et al.'s (2012 §5) and Caffe's:
-    v <- momentum * v - lr * mult * (g + l2 * w);  w <- w + v.
+    Mixed in before the Keras optimizer class: the gradient each variable's update
+    sees is ``mult * (g + l2 * w)``, whatever the update rule does with it after.
 
     Args:
         l2: decay coefficient (the papers' "weight decay", e.g. 1e-4).
         decay_pattern: regex on variable paths selecting decayed variables;
             by default convolution and dense kernels, not biases or BatchNorm.
         lr_multipliers: ``[(regex, multiplier), ...]`` on variable paths; the
-            first match scales that variable's step (Caffe's ``lr_mult``; the
-            thesis recipes train biases at twice the rate). Since the velocity
-            accumulates lr * gradient, scaling the gradient is the same thing.
-        **kwargs: `keras.optimizers.SGD` arguments (learning_rate, momentum, ...).
+            first match scales that variable's gradient (Caffe's ``lr_mult``; the
+            thesis recipes train biases at twice the rate). For SGD, whose velocity
+            accumulates lr * gradient, that is exactly a per-variable rate.
+        **kwargs: the Keras optimizer's arguments (learning_rate, momentum, ...).
     """
 
     def __init__(
@@ -41,7 +40,9 @@ class SGDL2(keras.optimizers.SGD):
         **kwargs,
     ):
         if kwargs.get("weight_decay"):
-            raise ValueError("SGDL2 applies `l2` itself; do not also pass weight_decay")
+            raise ValueError(
+                f"{type(self).__name__} applies `l2` itself; do not also pass weight_decay"
+            )
         super().__init__(**kwargs)
         if l2 < 0:
             raise ValueError(f"l2 must be >= 0, got {l2}")
@@ -82,3 +83,21 @@ class SGDL2(keras.optimizers.SGD):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class SGDL2(_CoupledL2, keras.optimizers.SGD):
+    """SGD with momentum, coupled L2 weight decay and per-variable learning-rate multipliers.
+
+    The update is Krizhevsky et al.'s (2012 §5) and Caffe's:
+    v <- momentum * v - lr * mult * (g + l2 * w);  w <- w + v.
+    Arguments: those of `_CoupledL2` and `keras.optimizers.SGD`.
+    """
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class RMSpropL2(_CoupledL2, keras.optimizers.RMSprop):
+    """RMSProp (Szegedy et al. 2015 §8: decay 0.9, epsilon 1.0) with coupled L2 decay.
+
+    Arguments: those of `_CoupledL2` and `keras.optimizers.RMSprop`.
+    """

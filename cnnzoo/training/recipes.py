@@ -26,7 +26,8 @@ PREPROCESSING = (
     "lecun",
     "none",
 )
-LR_SCHEDULES = ("step", "half_life", "plateau")
+LR_SCHEDULES = ("step", "half_life", "plateau", "exponential")
+OPTIMIZERS = ("sgd", "rmsprop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +63,16 @@ class Recipe:
             (exponential decay halving every `half_life_epochs`) or "plateau" (divide
             by 1/`lr_decay` when validation accuracy stops improving for
             `plateau_patience` validations).
+            "exponential" multiplies the rate by `lr_decay` every `decay_every_epochs`
+            (Szegedy et al.: 4% every 8 epochs, or 0.94 every 2).
         lr_boundary_epochs: step boundaries in epochs (used instead of lr_boundaries).
+        decay_every_epochs: interval of the "exponential" schedule's steps.
+        optimizer: "sgd" (with `momentum`) or "rmsprop" (Szegedy et al. 2015 §8:
+            decay `rmsprop_rho`, epsilon `rmsprop_epsilon`).
+        rmsprop_rho: RMSProp's decay of the squared-gradient average.
+        rmsprop_epsilon: RMSProp's epsilon (1.0 in Szegedy et al. 2015, not 1e-7).
+        clip_norm: clip the gradients' global norm to this (0: off; 2.0 in Szegedy
+            et al. 2015 §8).
         half_life_epochs: half-life of the "half_life" schedule.
         plateau_patience: validations without improvement before a "plateau" decay.
         lr_multipliers: ((regex on variable path, multiplier), ...), e.g. biases 2x.
@@ -98,6 +108,11 @@ class Recipe:
     lr_boundary_epochs: tuple[float, ...] = ()
     half_life_epochs: float = 0.0
     plateau_patience: int = 2
+    decay_every_epochs: float = 0.0
+    optimizer: str = "sgd"
+    rmsprop_rho: float = 0.9
+    rmsprop_epsilon: float = 1.0
+    clip_norm: float = 0.0
     lr_multipliers: tuple[tuple[str, float], ...] = ()
     validate_every: int = 0
     early_stop_loss: float = 0.0
@@ -110,6 +125,17 @@ class Recipe:
                 f"recipe {self.name!r}: lr_schedule must be one of {LR_SCHEDULES}, "
                 f"got {self.lr_schedule!r}"
             )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, "
+                f"got {self.optimizer!r}"
+            )
+        if self.lr_schedule == "exponential" and self.decay_every_epochs <= 0:
+            raise ValueError(
+                f"recipe {self.name!r}: the exponential schedule needs decay_every_epochs"
+            )
+        if self.clip_norm < 0:
+            raise ValueError(f"recipe {self.name!r}: clip_norm must be >= 0, got {self.clip_norm}")
         if self.lr_schedule == "half_life" and self.half_life_epochs <= 0:
             raise ValueError(f"recipe {self.name!r}: the half_life schedule needs half_life_epochs")
         if self.epochs is not None and self.epochs <= 0:
@@ -366,6 +392,81 @@ RECIPES: dict[str, Recipe] = {
             weight_decay=5e-4,
             lr_schedule="plateau",
             init="glorot_uniform",
+        ),
+        Recipe(
+            name="he2015_imagenet",
+            # He et al. 2015 §3.4: batch 256, momentum 0.9, weight decay 1e-4, lr 0.1
+            # divided by 10 when the error plateaus, up to 60x10^4 iterations; no
+            # dropout; per-pixel mean subtracted (the scale augmentation is the
+            # pipeline's).
+            source="He et al. 2015, Deep residual learning, §3.4",
+            dataset="imagenet2012",
+            preprocessing="per_pixel_mean_255",
+            batch_size=256,
+            total_steps=600_000,
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=1e-4,
+            lr_schedule="plateau",
+        ),
+        Recipe(
+            name="szegedy2014",
+            # Szegedy et al. 2014 §6: momentum 0.9, the rate decreased by 4% every 8
+            # epochs; auxiliary losses weighted 0.3 (§5). The paper gives neither the
+            # starting rate, the batch nor the length: 0.01, 32 and weight decay 2e-4
+            # are BVLC's Caffe reproduction's; 60 epochs is its 2.4M iterations at 32.
+            source="Szegedy et al. 2014, §5 and §6",
+            dataset="imagenet2012",
+            preprocessing="per_channel_mean_255",
+            batch_size=32,
+            epochs=60,
+            lr=0.01,
+            momentum=0.9,
+            weight_decay=2e-4,
+            lr_schedule="exponential",
+            decay_every_epochs=8,
+            lr_decay=0.96,
+            aux_loss_weight=0.3,
+        ),
+        Recipe(
+            name="szegedy2015",
+            # Szegedy et al. 2015 §7-8: batch 32, 100 epochs, RMSProp decay 0.9 with
+            # epsilon 1.0, lr 0.045 multiplied by 0.94 every two epochs, gradient
+            # clipping at 2.0, label smoothing 0.1; the auxiliary head's loss at 0.4
+            # and weight decay 4e-5 as TF-Slim's Inception v3 training has them (the
+            # paper gives neither).
+            source="Szegedy et al. 2015, Rethinking the Inception architecture, §7-8",
+            dataset="imagenet2012",
+            preprocessing="scale_pm1",
+            batch_size=32,
+            epochs=100,
+            optimizer="rmsprop",
+            lr=0.045,
+            weight_decay=4e-5,
+            lr_schedule="exponential",
+            decay_every_epochs=2,
+            lr_decay=0.94,
+            clip_norm=2.0,
+            label_smoothing=0.1,
+            aux_loss_weight=0.4,
+        ),
+        Recipe(
+            name="szegedy2016",
+            # Szegedy et al. 2016 §4 (Inception v4, Inception-ResNet): RMSProp decay
+            # 0.9, epsilon 1.0, lr 0.045 decayed every two epochs by 0.94. Batch,
+            # length and weight decay, which §4 omits, as szegedy2015; no clipping or
+            # label smoothing, which §4 does not mention.
+            source="Szegedy et al. 2016, Inception-v4, Inception-ResNet, §4",
+            dataset="imagenet2012",
+            preprocessing="scale_pm1",
+            batch_size=32,
+            epochs=100,
+            optimizer="rmsprop",
+            lr=0.045,
+            weight_decay=4e-5,
+            lr_schedule="exponential",
+            decay_every_epochs=2,
+            lr_decay=0.94,
         ),
     ]
 }

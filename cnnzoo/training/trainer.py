@@ -33,7 +33,7 @@ import cnnzoo
 from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
-from cnnzoo.training.optimizer import SGDL2
+from cnnzoo.training.optimizer import SGDL2, RMSpropL2
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
 from cnnzoo.training.schedules import HalfLifeDecay, StepSchedule
@@ -124,6 +124,13 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
     """
     if recipe.lr_schedule == "half_life":
         return HalfLifeDecay(recipe.lr, recipe.half_life_epochs * steps_per_epoch)
+    if recipe.lr_schedule == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(
+            recipe.lr,
+            decay_steps=max(1, round(recipe.decay_every_epochs * steps_per_epoch)),
+            decay_rate=recipe.lr_decay,
+            staircase=True,
+        )
     if recipe.lr_schedule == "plateau":
         # A plain rate is a variable that ReduceLROnPlateau can lower; it is saved
         # with the optimizer, so a resumed run keeps the lowered rate.
@@ -132,14 +139,17 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
     return StepSchedule(boundaries, values)
 
 
-def make_optimizer(recipe: Recipe, steps_per_epoch: int = 1) -> SGDL2:
-    """SGD with momentum, the recipe's schedule, coupled L2 decay and lr multipliers."""
-    return SGDL2(
-        learning_rate=learning_rate(recipe, steps_per_epoch),
-        momentum=recipe.momentum,
-        l2=recipe.weight_decay,
-        lr_multipliers=recipe.lr_multipliers,
-    )
+def make_optimizer(recipe: Recipe, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer and schedule, with coupled L2 decay and lr multipliers."""
+    common = {
+        "learning_rate": learning_rate(recipe, steps_per_epoch),
+        "l2": recipe.weight_decay,
+        "lr_multipliers": recipe.lr_multipliers,
+        "global_clipnorm": recipe.clip_norm or None,
+    }
+    if recipe.optimizer == "rmsprop":
+        return RMSpropL2(rho=recipe.rmsprop_rho, epsilon=recipe.rmsprop_epsilon, **common)
+    return SGDL2(momentum=recipe.momentum, **common)
 
 
 def make_model(
