@@ -125,3 +125,13 @@ def test_inception_recipes_rmsprop_exponential_and_clipping():
         recipe.override(decay_every_epochs=0)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         recipe.override(optimizer="adam")
+
+
+def test_wu2016_mnist_caffe_adds_only_the_caffe_solver_momentum_and_decay():
+    base, caffe = RECIPES["wu2016_mnist"], RECIPES["wu2016_mnist_caffe"]
+    assert (base.momentum, base.weight_decay) == (0.0, 0.0)  # the thesis: plain SGD
+    assert (caffe.momentum, caffe.weight_decay) == (0.9, 5e-4)
+    same = {"name", "source", "momentum", "weight_decay"}
+    assert {k: v for k, v in base.as_dict().items() if k not in same} == {
+        k: v for k, v in caffe.as_dict().items() if k not in same
+    }

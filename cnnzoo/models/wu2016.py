@@ -169,7 +169,7 @@ VARIANTS: dict[str, WuVariant] = {
             input_shape=(28, 28, 1),
             num_classes=10,
             trainable_params=150_770,
-            default_recipe="wu2016_mnist",
+            default_recipe="wu2016_mnist_caffe",
             dataset="mnist",
             # 99.14% test accuracy.
             published={"mnist_test_error": 0.86},

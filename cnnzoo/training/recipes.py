@@ -235,6 +235,32 @@ class Recipe:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
+_WU2016_MNIST = Recipe(
+    name="wu2016_mnist",
+    # W. Wu, 2016 thesis, §3.1: batch 50, plain SGD, Xavier initialization with
+    # zero biases, lr 0.01 (biases 0.02) halving every 3 epochs, 1,000 held-out
+    # validation images checked every 200 iterations, at most 20 epochs, stop
+    # once an epoch's mean cross-entropy is below 0.002; pixels divided by 255.
+    source="W. Wu, 2016 thesis, §3.1",
+    dataset="mnist",
+    preprocessing="scale_01",
+    augment=False,
+    batch_size=50,
+    epochs=20,
+    lr=0.01,
+    momentum=0.0,
+    weight_decay=0.0,
+    lr_schedule="half_life",
+    half_life_epochs=3,
+    lr_multipliers=((r"bias$", 2.0),),
+    val_split=1000,
+    validate_every=200,
+    early_stop_loss=0.002,
+    # "Xavier" as Caffe implements it (U[±sqrt(3 / fan_in)]): batch 50, lr 0.01,
+    # biases at 2x are Caffe's LeNet settings, which the thesis follows.
+    init="caffe_xavier",
+)
+
 _LECUN1998 = Recipe(
     name="lecun1998",
     # LeCun et al. 1998 §II.A / §III.C, adapted to momentum SGD: inputs scaled so
@@ -298,30 +324,16 @@ RECIPES: dict[str, Recipe] = {
             warmup_steps=500,
             warmup_lr=0.01,
         ),
-        Recipe(
-            name="wu2016_mnist",
-            # W. Wu, 2016 thesis, §3.1: batch 50, plain SGD, Xavier initialization with
-            # zero biases, lr 0.01 (biases 0.02) halving every 3 epochs, 1,000 held-out
-            # validation images checked every 200 iterations, at most 20 epochs, stop
-            # once an epoch's mean cross-entropy is below 0.002; pixels divided by 255.
-            source="W. Wu, 2016 thesis, §3.1",
-            dataset="mnist",
-            preprocessing="scale_01",
-            augment=False,
-            batch_size=50,
-            epochs=20,
-            lr=0.01,
-            momentum=0.0,
-            weight_decay=0.0,
-            lr_schedule="half_life",
-            half_life_epochs=3,
-            lr_multipliers=((r"bias$", 2.0),),
-            val_split=1000,
-            validate_every=200,
-            early_stop_loss=0.002,
-            # "Xavier" as Caffe implements it (U[±sqrt(3 / fan_in)]): batch 50, lr 0.01,
-            # biases at 2x are Caffe's LeNet settings, which the thesis follows.
-            init="caffe_xavier",
+        _WU2016_MNIST,
+        _WU2016_MNIST.override(
+            name="wu2016_mnist_caffe",
+            # The thesis's plain SGD measured 98.25% here (README), its training loss
+            # still 0.08 after 20 epochs, far from the 0.002 its early stop expects.
+            # Caffe's lenet_solver.prototxt, whose batch, rate and bias multiplier the
+            # recipe already shares, adds momentum 0.9 and weight decay 5e-4: 99.12%.
+            source="W. Wu, 2016 thesis, §3.1, with Caffe's LeNet solver momentum and decay",
+            momentum=0.9,
+            weight_decay=5e-4,
         ),
         Recipe(
             name="wu2016_cifar",
