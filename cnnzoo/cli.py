@@ -128,9 +128,49 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from cnnzoo.evaluation.evaluate import evaluate
+def _scales(text: str | None):
+    if not text:
+        return None
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--scales {text!r}: expected comma-separated integers, e.g. 256,384,512"
+        ) from None
 
+
+def cmd_evaluate(args) -> int:
+    from cnnzoo.evaluation.evaluate import evaluate, evaluate_protocol
+
+    if args.ensemble or args.views or args.data or args.scales:
+        paths = args.ensemble or [args.model]
+        result = evaluate_protocol(
+            paths,
+            data=args.data,
+            data_dir=args.data_dir,
+            views=args.views or "center",
+            scales=_scales(args.scales),
+            batch_size=args.batch_size,
+            max_images=args.max_images,
+            skip_corrupt=args.skip_corrupt,
+        )
+        for path, member in zip(paths, result.get("members", []), strict=False):
+            print(
+                f"{path}: top-1 error {member['top1_error']:.2f}%  "
+                f"top-5 error {member['top5_error']:.2f}%"
+            )
+        label = "ensemble" if len(paths) > 1 else "protocol"
+        print(
+            f"{label} {result['views']} at scales {result['scales']}: top-1 error "
+            f"{result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
+            f"(top-1 accuracy {result['top1_accuracy']:.4f}; {result['images']} images, "
+            f"{result['views_per_image']} views each)"
+        )
+        if "skipped" in result:
+            print(result["skipped"])
+        return 0
+    if not args.model:
+        raise ValueError("give --model PATH, or --ensemble PATH PATH ...")
     scores = evaluate(
         args.model,
         data_dir=args.data_dir,
@@ -224,9 +264,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="top-1/top-5 accuracy of a trained model")
-    p.add_argument("--model", required=True, help="a .keras file written by `cnnzoo fit`")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="a .keras file written by `cnnzoo fit`")
+    which.add_argument(
+        "--ensemble", nargs="+", metavar="PATH", help="several .keras files: mean of softmaxes"
+    )
     p.add_argument("--data-dir")
     p.add_argument("--dataset", help="default: the one the model was trained on")
+    p.add_argument(
+        "--data",
+        help="test source: cifar10, mnist, imagenet2012, a class-folder directory or "
+        "TFRecord files (default: the model's dataset)",
+    )
+    p.add_argument(
+        "--views",
+        help="test protocol: single, flip, translate (CIFAR); center, 10crop, 144crop, "
+        "dense, multiscale; comma-separated to average several (10crop,dense)",
+    )
+    p.add_argument("--scales", help="shorter sides Q, e.g. 256,384,512")
+    p.add_argument("--skip-corrupt", action="store_true", help="skip undecodable images")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--max-images", type=int)
     p.set_defaults(func=cmd_evaluate)
@@ -268,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"cnnzoo {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:
+        # tf.data cannot raise Python exceptions: an undecodable image arrives as a
+        # TensorFlow error whose message names the file. Show that line, not a trace.
+        if type(e).__module__.startswith("tensorflow") and getattr(e, "message", None):
+            print(f"cnnzoo {args.command}: error: {e.message}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

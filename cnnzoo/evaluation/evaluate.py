@@ -62,3 +62,152 @@ def evaluate(
         "loss": float(scores["loss"]),
         "images": int(len(images)),
     }
+
+
+# Sources `--data` names directly; anything else is a path.
+_ARRAY_SOURCES = ("cifar10", "mnist", "fake")
+_IMAGENET = "imagenet2012"
+
+
+def _tfrecord_files(data: str) -> tuple[str, ...] | None:
+    """The TFRecord files `data` names (a glob, a file, or a directory of them), or None."""
+    from pipelines.tfrecord_source import list_tfrecord_files
+
+    path = Path(data)
+    if path.is_dir() and not any(path.glob("*.tfrecord*")):
+        return None
+    if not path.is_dir() and "tfrecord" not in path.name:
+        return None
+    return list_tfrecord_files(data)
+
+
+def _remap_labels(source_names, model_names, where: str):
+    """A tf function mapping the source's label index to the model's, by class name."""
+    import numpy as np
+    import tensorflow as tf
+
+    if not model_names or list(source_names) == list(model_names):
+        return None
+    missing = [n for n in source_names if n not in model_names]
+    if missing:
+        raise ValueError(
+            f"{where}: classes {missing[:5]} are not among the model's "
+            f"{len(model_names)} classes (e.g. {list(model_names)[:5]})"
+        )
+    table = tf.constant(np.array([list(model_names).index(n) for n in source_names], "int32"))
+    return lambda image, label: (image, tf.gather(table, tf.cast(label, tf.int32)))
+
+
+def open_source(
+    data: str,
+    data_dir: str | None = None,
+    class_names=None,
+    skip_corrupt: bool = False,
+):
+    """The test images `data` names, for `evaluate_views`.
+
+    Args:
+        data: "cifar10", "mnist" or "fake" (their test splits); "imagenet2012"
+            (tensorflow-datasets' validation split, from the manual download in
+            ``data_dir``); a directory of TFRecord files or a TFRecord glob; or a
+            class-folder tree ``root/<class>/*.jpg``.
+        data_dir: directory of the official dataset files.
+        class_names: the model's classes; folder and ImageNet labels are mapped to
+            them by name (an unknown class is an error naming it).
+        skip_corrupt: skip images that cannot be decoded (counted in the summary).
+
+    Returns:
+        ``(images, labels, skipped)``: arrays and None, or a dataset of
+        ``(image, label)`` with labels None, and the skipped-files counter or None.
+    """
+    if data in _ARRAY_SOURCES:
+        images, labels = load_dataset(data, data_dir).test
+        return images, labels, None
+    from pipelines.folder_source import SkippedFiles
+
+    skipped = SkippedFiles() if skip_corrupt else None
+    if data == _IMAGENET:
+        from pipelines import imagenet_source as inet
+
+        builder = inet.imagenet_builder(data_dir=data_dir)
+        ds = inet.imagenet_dataset(
+            builder, "validation", skip_corrupt=skip_corrupt, skipped=skipped
+        )
+        names = inet.class_names(builder)
+    elif (files := _tfrecord_files(data)) is not None:
+        from pipelines.tfrecord_source import tfrecord_dataset
+
+        ds = tfrecord_dataset(files, skip_corrupt=skip_corrupt, skipped=skipped)
+        names = None  # TFRecords carry indices only: they are the model's own
+    elif Path(data).is_dir():
+        from pipelines.folder_source import folder_dataset, list_image_folder
+
+        index = list_image_folder(data)
+        ds = folder_dataset(index, skip_corrupt=skip_corrupt, skipped=skipped)
+        names = index.class_names
+    else:
+        raise FileNotFoundError(
+            f"--data {data!r}: not one of {_ARRAY_SOURCES + (_IMAGENET,)}, "
+            "a class-folder directory or TFRecord files"
+        )
+    remap = _remap_labels(names, class_names, data) if names is not None else None
+    if remap is not None:
+        ds = ds.map(remap)
+    return ds, None, skipped
+
+
+def evaluate_protocol(
+    model_paths,
+    data: str | None = None,
+    data_dir: str | None = None,
+    views="center",
+    scales=None,
+    batch_size: int = 64,
+    max_images: int | None = None,
+    skip_corrupt: bool = False,
+) -> dict:
+    """Evaluate one model, or the ensemble of several, under a paper's test protocol.
+
+    Args:
+        model_paths: `.keras` files written by `cnnzoo fit`; several make an
+            ensemble (the mean of their softmax outputs).
+        data: the source (see `open_source`); default the first model's dataset.
+        data_dir: directory of the official dataset files.
+        views: a protocol of `cnnzoo.evaluation.protocols.PROTOCOLS`, or several
+            (a sequence, or comma-separated) whose predictions are averaged.
+        scales: shorter sides Q for the ImageNet protocols; None for their defaults.
+        batch_size: crops per model call.
+        max_images: evaluate the first N images only.
+        skip_corrupt: skip undecodable images instead of stopping at the first.
+
+    Returns:
+        `evaluate_views`' dict (errors in percent, accuracies as fractions); for an
+        ensemble also ``members``; ``skipped`` when `skip_corrupt`.
+    """
+    from cnnzoo.evaluation import protocols
+
+    if isinstance(model_paths, (str, Path)):
+        model_paths = [model_paths]
+    if not model_paths:
+        raise ValueError("no model to evaluate")
+    loaded = [load_trained(p, compile=False) for p in model_paths]
+    models = [m for m, _ in loaded]
+    meta = loaded[0][1]
+    names = meta.get("class_names")
+    for path, (_, other) in zip(model_paths[1:], loaded[1:], strict=True):
+        if other.get("class_names") != names:
+            raise ValueError(f"{path}: its classes differ from those of {model_paths[0]}")
+    data = data or meta.get("dataset")
+    if not data:
+        raise ValueError(f"{model_paths[0]}: no metadata names its dataset; pass --data")
+    if isinstance(views, str):
+        views = tuple(v.strip() for v in views.split(",")) if "," in views else views
+    images, labels, skipped = open_source(data, data_dir, names, skip_corrupt)
+    options = dict(views=views, scales=scales, batch_size=batch_size, max_images=max_images)
+    if len(models) == 1:
+        result = protocols.evaluate_views(models[0], images, labels, **options)
+    else:
+        result = protocols.evaluate_ensemble(models, images, labels, **options)
+    if skipped is not None:
+        result["skipped"] = skipped.summary()
+    return result

@@ -1,0 +1,358 @@
+"""TFRecord files of ``tf.train.Example`` images: the ImageNet convention of tensorflow/models.
+
+Each record holds the encoded image under ``image/encoded`` and the class under
+``image/class/label``, as written by ``research/inception/inception/data/
+build_imagenet_data.py`` in tensorflow/models (and the TPU ``imagenet_to_gcs.py``
+that copied it). That script numbers ImageNet's classes 1-1000 and leaves 0
+unused, so ``label_offset=1`` (the default) turns them into 0-999; files numbered
+from 0 take ``label_offset=0``. Other keys (``image``/``label`` in
+tensorflow-datasets' own files) are parameters.
+
+The decoded stream is the same as the class-folder source's: ``(uint8 (H, W, 3),
+int32 label)``, decoded in parallel by `pipelines.folder_source.decode_images`,
+with the same handling of images that cannot be decoded (each named by its file
+and record number).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.errors import DataError
+from pipelines.folder_source import SkippedFiles, decode_images, epoch_order
+
+IMAGE_KEY = "image/encoded"
+LABEL_KEY = "image/class/label"
+# build_imagenet_data.py: "The label ranges from [1, 1000] where 0 is not used."
+IMAGENET_LABEL_OFFSET = 1
+# Files read at once: hides per-file latency on network filesystems; a tuning
+# choice, not a published figure. The order of the records depends on it.
+READ_CYCLE = 8
+# Records held for shuffling in training: ImageNet's TFRecords are already
+# shuffled across classes when written, so this only has to mix neighbouring shards.
+SHUFFLE_BUFFER = 10_000
+
+
+def list_tfrecord_files(files: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[str, ...]:
+    """Resolve a glob pattern, a directory or a list of files to sorted file paths.
+
+    Args:
+        files: a glob such as ``/data/train-*``, a directory (all its files), or a
+            list of paths.
+
+    Returns:
+        The files, sorted when they came from a pattern or directory.
+
+    Raises:
+        DataError: nothing matched, or a listed file does not exist.
+    """
+    if isinstance(files, (str, os.PathLike)):
+        pattern = os.fspath(files)
+        if os.path.isdir(pattern):
+            found = sorted(str(p) for p in Path(pattern).iterdir() if p.is_file())
+        else:
+            found = sorted(glob.glob(pattern))
+        if not found:
+            raise DataError(
+                f"no TFRecord files match {pattern}; expected a glob, a directory or files"
+            )
+        return tuple(found)
+    found = tuple(os.fspath(f) for f in files)
+    if not found:
+        raise DataError("no TFRecord files given; expected at least one path")
+    missing = [f for f in found if not os.path.isfile(f)]
+    if missing:
+        raise DataError(f"TFRecord file(s) do not exist: {', '.join(missing)}")
+    return found
+
+
+def _kind(feature: tf.train.Feature) -> str:
+    return feature.WhichOneof("kind") or "an empty feature"
+
+
+def check_first_record(
+    path: str,
+    *,
+    image_key: str = IMAGE_KEY,
+    label_key: str = LABEL_KEY,
+    compression_type: str | None = None,
+) -> None:
+    """Check that a file's first record is a ``tf.train.Example`` with the two features.
+
+    Catches a file of the wrong convention before training starts, with the keys
+    the record does hold; records further on are checked as they are read.
+
+    Args:
+        path: a TFRecord file.
+        image_key, label_key: the features' names.
+        compression_type: "", "ZLIB" or "GZIP" (None: uncompressed).
+
+    Raises:
+        DataError: the file cannot be read as TFRecords, its first record is not an
+            Example, or a feature is missing or of the wrong type (file, feature,
+            expected and found are named).
+    """
+    try:
+        first = next(iter(tf.data.TFRecordDataset(path, compression_type=compression_type)), None)
+    except tf.errors.OpError as err:
+        raise DataError(f"{path}: cannot be read as TFRecords: {err.message}") from err
+    if first is None:
+        return  # an empty shard is legal; nothing to check
+    try:
+        example = tf.train.Example.FromString(first.numpy())
+    except Exception as err:  # protobuf's DecodeError does not subclass a common base
+        raise DataError(f"{path}: record 0 is not a tf.train.Example ({err})") from err
+    features = example.features.feature
+    for key, expected in ((image_key, "bytes_list"), (label_key, "int64_list")):
+        if key not in features:
+            raise DataError(
+                f"{path}: record 0 has no feature {key!r} (expected {expected}); "
+                f"it holds {', '.join(sorted(features)) or 'no features'}"
+            )
+        got = _kind(features[key])
+        if got != expected:
+            raise DataError(f"{path}: record 0 feature {key!r}: expected {expected}, got {got}")
+
+
+def tfrecord_records(
+    files: Sequence[str],
+    *,
+    image_key: str = IMAGE_KEY,
+    label_key: str = LABEL_KEY,
+    label_offset: int = IMAGENET_LABEL_OFFSET,
+    num_classes: int | None = None,
+    compression_type: str | None = None,
+    file_order: tf.Tensor | None = None,
+) -> tf.data.Dataset:
+    """The parsed records of TFRecord files, not yet decoded.
+
+    Args:
+        files: the TFRecord files (see `list_tfrecord_files`).
+        image_key, label_key: feature names.
+        label_offset: subtracted from every stored label (1 for the ImageNet convention).
+        num_classes: when given, labels must lie in [0, num_classes) after the offset.
+        compression_type: "", "ZLIB" or "GZIP" (None: uncompressed).
+        file_order: optional int tensor of indices into ``files`` (an epoch's shuffle).
+
+    Returns:
+        A dataset of ``(encoded bytes, int32 label, name)`` where name is
+        ``"<file>[record <i>]"``. A record missing a feature, or with a label out of
+        range, raises ``tf.errors.InvalidArgumentError`` naming file, record and feature.
+    """
+    file_t = tf.constant(list(files), dtype=tf.string)
+    names = tf.data.Dataset.from_tensor_slices(file_t)
+    if file_order is not None:
+        names = tf.data.Dataset.from_tensor_slices(file_order).map(lambda i: tf.gather(file_t, i))
+    # Defaults that no real record holds, so a missing feature is detectable in the graph.
+    missing_label = tf.constant(np.iinfo(np.int64).min, tf.int64)
+    spec = {
+        image_key: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        label_key: tf.io.FixedLenFeature([], tf.int64, default_value=missing_label),
+    }
+
+    # Messages inside the graph avoid quotes: TensorFlow escapes them in its error text.
+    expected_label = f"a label >= {label_offset}"
+    if num_classes is not None:
+        expected_label = f"a label in [{label_offset}, {num_classes + label_offset})"
+    expected_label += f" (label_offset={label_offset})"
+
+    def records_of(path):
+        return (
+            tf.data.TFRecordDataset(path, compression_type=compression_type)
+            .enumerate()
+            .map(lambda i, record: (path, i, record))
+        )
+
+    def parse(path, i, record):
+        parsed = tf.io.parse_single_example(record, spec)
+        name = tf.strings.join([path, "[record ", tf.strings.as_string(i), "]"])
+        stored = parsed[label_key]
+        label = stored - label_offset
+        in_range = label >= 0
+        if num_classes is not None:
+            in_range = tf.logical_and(in_range, label < num_classes)
+        checks = [
+            tf.debugging.Assert(
+                tf.strings.length(parsed[image_key]) > 0,
+                [name, f"has no (or an empty) feature {image_key}; expected encoded image bytes"],
+            ),
+            tf.debugging.Assert(
+                stored != missing_label,
+                [name, f"has no feature {label_key}; expected an int64 class label"],
+            ),
+            tf.debugging.Assert(
+                tf.logical_or(stored == missing_label, in_range),
+                [name, f"feature {label_key}: expected {expected_label}, got", stored],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(parsed[image_key]), tf.cast(label, tf.int32), name
+
+    ds = names.interleave(
+        records_of,
+        cycle_length=min(READ_CYCLE, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def tfrecord_dataset(
+    files: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    image_key: str = IMAGE_KEY,
+    label_key: str = LABEL_KEY,
+    label_offset: int = IMAGENET_LABEL_OFFSET,
+    num_classes: int | None = None,
+    compression_type: str | None = None,
+    skip_corrupt: bool = False,
+    skipped: SkippedFiles | None = None,
+) -> tf.data.Dataset:
+    """Every record once, decoded: the evaluation and statistics stream.
+
+    Records come from up to `READ_CYCLE` files at a time, one record from each in
+    turn, so the order is fixed for a given list of files.
+
+    Args:
+        files: a glob, a directory or a list of TFRecord files.
+        image_key, label_key, label_offset, num_classes, compression_type: see
+            `tfrecord_records`.
+        skip_corrupt, skipped: see `pipelines.folder_source.decode_images`.
+
+    Returns:
+        A finite, unbatched, prefetched dataset of ``(uint8 (H, W, 3), int32 label)``.
+
+    Raises:
+        DataError: no files, or the first file's first record lacks a feature
+            (see `check_first_record`).
+    """
+    files = list_tfrecord_files(files)
+    check_first_record(
+        files[0], image_key=image_key, label_key=label_key, compression_type=compression_type
+    )
+    records = tfrecord_records(
+        files,
+        image_key=image_key,
+        label_key=label_key,
+        label_offset=label_offset,
+        num_classes=num_classes,
+        compression_type=compression_type,
+    )
+    ds = decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def tfrecord_epoch(
+    files: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    seed: int = 0,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
+    image_key: str = IMAGE_KEY,
+    label_key: str = LABEL_KEY,
+    label_offset: int = IMAGENET_LABEL_OFFSET,
+    num_classes: int | None = None,
+    compression_type: str | None = None,
+    skip_corrupt: bool = False,
+    skipped: SkippedFiles | None = None,
+) -> Callable[[tf.Tensor], tf.data.Dataset]:
+    """The epoch source for `pipelines.imagenet_augment.train_stream`.
+
+    Each epoch permutes the files (`pipelines.folder_source.epoch_order`) and
+    shuffles the records through a buffer seeded by (seed, epoch), so the stream
+    is reproducible and a resumed run sees what an uninterrupted one would.
+
+    Args:
+        files: a glob, a directory or a list of TFRecord files.
+        seed: the run's seed.
+        shuffle_buffer: records held for shuffling.
+        other arguments: see `tfrecord_dataset`.
+
+    Returns:
+        ``epoch -> dataset`` of that epoch's decoded ``(uint8 (H, W, 3), int32 label)``.
+    """
+    files = list_tfrecord_files(files)
+    check_first_record(
+        files[0], image_key=image_key, label_key=label_key, compression_type=compression_type
+    )
+
+    def epoch_dataset(epoch):
+        records = tfrecord_records(
+            files,
+            image_key=image_key,
+            label_key=label_key,
+            label_offset=label_offset,
+            num_classes=num_classes,
+            compression_type=compression_type,
+            file_order=epoch_order(len(files), seed, epoch),
+        )
+        epoch_seed = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)])
+        # The buffer's seed is drawn from (seed, epoch): fixed per epoch, fresh across epochs.
+        buffer_seed = tf.random.stateless_uniform(
+            [], epoch_seed, minval=None, maxval=None, dtype=tf.int64
+        )
+        records = records.shuffle(shuffle_buffer, seed=buffer_seed)
+        return decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
+
+    return epoch_dataset
+
+
+def _encode(image, image_format: str) -> bytes:
+    if isinstance(image, bytes):
+        return image
+    image = np.asarray(image, dtype=np.uint8)
+    if image_format == "png":
+        return tf.io.encode_png(image).numpy()
+    if image_format == "jpeg":
+        return tf.io.encode_jpeg(image, quality=95).numpy()
+    raise ValueError(f"unknown image_format {image_format!r}; expected 'png' or 'jpeg'")
+
+
+def write_tfrecord(
+    path: str | os.PathLike,
+    images,
+    labels,
+    *,
+    label_offset: int = IMAGENET_LABEL_OFFSET,
+    image_format: str = "png",
+    image_key: str = IMAGE_KEY,
+    label_key: str = LABEL_KEY,
+) -> Path:
+    """Write images and labels as TFRecords of the ImageNet convention (tests, small exports).
+
+    Args:
+        path: the file to write.
+        images: uint8 arrays (H, W, 3), or already encoded bytes (written as they are).
+        labels: 0-based integer labels; ``label + label_offset`` is stored.
+        label_offset: 1 stores ImageNet's 1-based labels.
+        image_format: "png" (lossless) or "jpeg", for arrays.
+        image_key, label_key: feature names.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = Path(path)
+    labels = [int(y) for y in labels]
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for image, label in zip(images, labels, strict=True):
+            feature = {
+                image_key: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[_encode(image, image_format)])
+                ),
+                label_key: tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[label + label_offset])
+                ),
+                "image/format": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[image_format.upper().encode()])
+                ),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+    return path

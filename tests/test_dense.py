@@ -1,0 +1,207 @@
+"""Dense evaluation: FC -> conv conversion equals the original; score maps; dense_predict."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from _tiny_models import tiny_model
+
+import cnnzoo
+from cnnzoo.evaluation.dense import (
+    cached_fully_convolutional,
+    classifier_model,
+    dense_predict,
+    main_output_index,
+    score_map,
+    to_fully_convolutional,
+)
+from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
+
+# Simonyan & Zisserman 2015 §3.2 / the issue: outputs equal the original's to 1e-4.
+TOL = 1e-4
+
+
+def _pixels(shape, seed=0, high=255.0):
+    return np.random.default_rng(seed).uniform(0, high, size=shape).astype("float32")
+
+
+def _flat_net(activation="softmax", input_shape=(16, 16, 3), seed=0):
+    """Valid conv -> pool -> Flatten -> Dense -> Dropout -> Dense: a VGG head in miniature.
+
+    With "valid" layers only, the score map on a larger image is exactly the original
+    applied to each window (stride 2), which the tests check location by location.
+    """
+    init = keras.initializers.GlorotUniform(seed=seed)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, activation="relu", kernel_initializer=init, name="conv")(inputs)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)  # 7x7x4 on 16x16
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(8, activation="relu", kernel_initializer=init, name="fc1")(x)
+    x = keras.layers.Dropout(0.5, name="fc1_dropout")(x)
+    x = keras.layers.Dense(5, activation=activation, kernel_initializer=init, name="predictions")(x)
+    return keras.Model(inputs, x, name="flat_net")
+
+
+@pytest.mark.parametrize("activation", ["softmax", None])
+def test_flat_head_becomes_convolutions_equal_to_the_original(activation):
+    model = _flat_net(activation)
+    fc = to_fully_convolutional(model)
+    assert fc.input_shape == (None, None, None, 3)
+    fc1, predictions = fc.get_layer("fc1"), fc.get_layer("predictions")
+    assert isinstance(fc1, keras.layers.Conv2D) and fc1.kernel.shape == (7, 7, 4, 8)
+    assert isinstance(predictions, keras.layers.Conv2D) and predictions.kernel.shape == (1, 1, 8, 5)
+    x = _pixels((4, 16, 16, 3), high=1.0)
+    expected = model(x).numpy()
+    got = fc(x).numpy()
+    assert got.shape == (4, 1, 1, 5)
+    np.testing.assert_allclose(got[:, 0, 0], expected, atol=TOL, rtol=1e-5)
+
+
+def test_score_map_on_a_larger_image_is_the_original_on_each_window():
+    model = _flat_net()
+    fc = to_fully_convolutional(model)
+    image = _pixels((1, 22, 20, 3), high=1.0)
+    scores = score_map(fc, image)
+    # conv 3x3 valid, pool 2: a 16x16 window every 2 pixels -> (22-16)/2+1 x (20-16)/2+1.
+    assert scores.shape == (1, 4, 3, 5)
+    for i in range(4):
+        for j in range(3):
+            window = image[:, 2 * i : 2 * i + 16, 2 * j : 2 * j + 16]
+            np.testing.assert_allclose(scores[0, i, j], model(window).numpy()[0], atol=TOL)
+
+
+def test_vgg_fc1_becomes_a_map_sized_convolution():
+    # A 64x64 VGG-11: block5 ends at 2x2x512, so fc1 becomes a 2x2 convolution
+    # (7x7 at the paper's 224x224).
+    model = cnnzoo.build("vgg11", input_shape=(64, 64, 3), classes=10, classifier_activation=None)
+    fc = to_fully_convolutional(model)
+    assert fc.get_layer("fc1").kernel.shape == (2, 2, 512, 4096)
+    assert fc.get_layer("fc2").kernel.shape == (1, 1, 4096, 4096)
+    assert fc.get_layer("predictions").kernel.shape == (1, 1, 4096, 10)
+    x = _pixels((2, 64, 64, 3), high=1.0)
+    expected = model(x).numpy()
+    got = fc(x).numpy()[:, 0, 0]
+    np.testing.assert_allclose(got, expected, atol=TOL * max(1.0, np.abs(expected).max()))
+    # 96x128: block5 is 3x4, so 2x3 positions of the 2x2 fc1 window.
+    assert score_map(fc, _pixels((1, 96, 128, 3))).shape == (1, 2, 3, 10)
+
+
+def test_alexnet_fc6_becomes_a_map_sized_convolution():
+    # 99x99 input: conv1 23, pool1 11, pool2 5, pool5 2 -> fc6 is a 2x2 convolution
+    # (6x6 at 227x227, Krizhevsky et al. 2012 Fig. 2).
+    model = cnnzoo.build("alexnet", input_shape=(99, 99, 3), classes=10)
+    fc = to_fully_convolutional(model)
+    assert fc.get_layer("fc6").kernel.shape == (2, 2, 256, 4096)
+    x = _pixels((2, 99, 99, 3), high=1.0)
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
+    assert score_map(fc, _pixels((1, 131, 163, 3))).shape == (1, 2, 3, 10)
+
+
+def test_global_pooling_head_stays_and_gives_a_1x1_map():
+    model = cnnzoo.build("resnet20")
+    fc = to_fully_convolutional(model)
+    assert isinstance(fc.get_layer("avg_pool"), keras.layers.GlobalAveragePooling2D)
+    assert isinstance(fc.get_layer("predictions"), keras.layers.Dense)
+    x = _pixels((2, 32, 32, 3), high=1.0)
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
+    assert score_map(fc, _pixels((1, 48, 40, 3))).shape == (1, 1, 1, 10)
+
+
+def test_trained_model_wrapper_with_per_channel_mean_converts():
+    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    model = with_preprocessing(_flat_net(), preprocessing_layers("per_channel_mean", train))
+    fc = to_fully_convolutional(model)
+    x = _pixels((3, 16, 16, 3))
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
+    assert score_map(fc, _pixels((1, 20, 18, 3))).shape == (1, 3, 2, 5)
+
+
+def test_per_pixel_mean_cannot_go_dense():
+    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean", train))
+    with pytest.raises(ValueError, match="per-pixel mean"):
+        to_fully_convolutional(model)
+
+
+def test_unconvertible_heads_are_errors():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))
+    x = keras.layers.BatchNormalization(name="flat_bn")(x)  # per flat feature, not channel
+    with pytest.raises(ValueError, match="flat_bn.*between Flatten and Dense"):
+        to_fully_convolutional(keras.Model(inputs, keras.layers.Dense(3)(x)))
+    features = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="features")
+    with pytest.raises(ValueError, match="not a class-score vector"):
+        to_fully_convolutional(features)
+
+
+def test_auxiliary_outputs_are_dropped_for_the_main_one():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    aux = keras.layers.Dense(3, activation="softmax", name="aux1_predictions")(x)
+    main = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, [aux, main])
+    assert main_output_index(model) == 1
+    x = _pixels((2, 8, 8, 3), high=1.0)
+    np.testing.assert_allclose(classifier_model(model)(x).numpy(), model(x)[1].numpy())
+    fc = to_fully_convolutional(model)
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x)[1].numpy(), atol=TOL)
+
+
+def test_dense_predict_averages_posterior_maps_and_mirrors():
+    model = _flat_net()
+    fc = to_fully_convolutional(model)
+    images = _pixels((2, 22, 20, 3), high=1.0)
+    maps = score_map(fc, images)
+    mirrored = score_map(fc, images[:, :, ::-1])
+    expected = (maps.mean(axis=(1, 2)) + mirrored.mean(axis=(1, 2))) / 2
+    np.testing.assert_allclose(dense_predict(fc, images), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        dense_predict(fc, images, mirror=False), maps.mean(axis=(1, 2)), atol=1e-6
+    )
+    # Posteriors are averaged even for a logits model: softmax at each location first.
+    logits_fc = to_fully_convolutional(_flat_net(activation=None))
+    np.testing.assert_allclose(
+        dense_predict(logits_fc, images, from_logits=True), expected, atol=1e-5
+    )
+
+
+def test_tiny_global_pooling_model_dense_predict_sums_to_one():
+    fc = to_fully_convolutional(tiny_model())
+    probs = dense_predict(fc, _pixels((3, 40, 36, 3)))
+    assert probs.shape == (3, 6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_real_vgg16_dense_at_224_and_256():
+    # Simonyan & Zisserman 2015 §3.2: fc6 (our fc1) -> 7x7 conv; a 256x256 image gives
+    # a 2x2 map (block5 8x8, 7x7 window).
+    model = cnnzoo.build("vgg16", classifier_activation=None)
+    fc = to_fully_convolutional(model)
+    assert fc.get_layer("fc1").kernel.shape == (7, 7, 512, 4096)
+    x = _pixels((1, 224, 224, 3), high=1.0)
+    expected = model(x).numpy()
+    np.testing.assert_allclose(
+        fc(x).numpy()[:, 0, 0], expected, atol=TOL * max(1.0, np.abs(expected).max())
+    )
+    assert score_map(fc, _pixels((1, 256, 256, 3))).shape == (1, 2, 2, 1000)
+
+
+def test_cached_conversion_follows_the_original_weights(tmp_path):
+    model = _flat_net()
+    n_weights = len(model.weights)
+    fc = cached_fully_convolutional(model)
+    assert cached_fully_convolutional(model) is fc
+    # Training the original between evaluations: the cached copy is refreshed.
+    fc1 = model.get_layer("fc1")
+    fc1.kernel.assign(fc1.kernel * 2.0)
+    x = _pixels((2, 16, 16, 3), high=1.0)
+    np.testing.assert_allclose(
+        cached_fully_convolutional(model)(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL
+    )
+    # The cache rides on the model object but is no part of the model.
+    assert len(model.weights) == n_weights
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-6)
