@@ -80,7 +80,7 @@ def _arch_options(args) -> dict:
 def cmd_list(args) -> int:
     import cnnzoo
 
-    rows = [("name", "params", "input", "recipe", "published", "paper")]
+    rows = [("name", "params", "mult-adds", "input", "recipe", "published", "paper")]
     for name in cnnzoo.list_models(args.pattern):
         c = cnnzoo.model_card(name)
         pub = ", ".join(f"{k}={v}" for k, v in c.published.items())
@@ -89,7 +89,8 @@ def cmd_list(args) -> int:
         # The quoted title identifies the paper; the full citation is in the card.
         parts = c.paper.split('"')
         paper = parts[1] if len(parts) > 2 else c.paper
-        rows.append((name, params, shape, c.default_recipe or "", pub, paper))
+        macs = f"{c.multiply_adds / 1e9:.2f}G" if c.multiply_adds else "?"
+        rows.append((name, params, macs, shape, c.default_recipe or "", pub, paper))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])

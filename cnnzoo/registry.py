@@ -36,6 +36,9 @@ class ModelCard:
         published: published accuracy figures, e.g. ``{"cifar10_test_error": 8.75}``.
         published_source: where the published figures come from.
         notes: anything a user should know (deviations, conventions).
+        multiply_adds: multiply-adds per image of the default configuration, as
+            `cnnzoo.analysis.multiply_adds` computes them (filled in by `model_card`
+            from `cnnzoo.model_costs`, which a test recomputes).
     """
 
     name: str
@@ -50,6 +53,7 @@ class ModelCard:
     published: dict[str, float] = dataclasses.field(default_factory=dict)
     published_source: str = ""
     notes: str = ""
+    multiply_adds: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The card as plain JSON-able data."""
@@ -114,7 +118,12 @@ def model_card(name: str) -> ModelCard:
     Raises:
         KeyError: for an unknown name (the message lists close names).
     """
-    return _CARDS[_lookup(name)]
+    from cnnzoo.model_costs import MULTIPLY_ADDS
+
+    card = _CARDS[_lookup(name)]
+    if card.multiply_adds is None and name in MULTIPLY_ADDS:
+        card = dataclasses.replace(card, multiply_adds=MULTIPLY_ADDS[name])
+    return card
 
 
 def build(name: str, /, weights: str | None = None, **overrides: Any):

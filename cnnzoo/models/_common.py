@@ -77,3 +77,38 @@ def top_tail(x, include_top, pooling, classes, classifier_activation):
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
+
+
+def caffe_conv(x, filters, kernel_size, stride, kernel_initializer, name, use_bias=False):
+    """Convolution ``{name}_conv``, padded as Caffe and Torch pad the papers' nets.
+
+    Keras's "same" pads a strided convolution asymmetrically (more on the bottom
+    right); the papers' code pads ``kernel_size // 2`` on every side. The two give
+    different outputs and different weights' meaning, so a strided conv gets an
+    explicit ``{name}_pad`` and "valid" padding.
+    """
+    padding = "same"
+    if stride > 1 and kernel_size > 1:
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        padding=padding,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        name=f"{name}_conv",
+    )(x)
+
+
+def batch_norm(x, name, epsilon, momentum):
+    """BatchNormalization ``{name}_bn`` over the channels."""
+    return layers.BatchNormalization(
+        axis=-1, epsilon=epsilon, momentum=momentum, name=f"{name}_bn"
+    )(x)
+
+
+def relu(x, name):
+    """ReLU ``{name}_relu``."""
+    return layers.Activation("relu", name=f"{name}_relu")(x)

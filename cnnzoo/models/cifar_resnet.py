@@ -40,6 +40,7 @@ Conventions shared by every variant:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 
@@ -47,7 +48,7 @@ import keras
 from keras import layers
 
 from cnnzoo.layers.shortcuts import ZeroPadShortcut
-from cnnzoo.models._common import check_builder_args, top_tail
+from cnnzoo.models._common import batch_norm, caffe_conv, check_builder_args, relu, top_tail
 from cnnzoo.registry import ModelCard, register_model
 
 # [1] §4.2: "The numbers of filters are {16, 32, 64} respectively" on the
@@ -69,29 +70,11 @@ SHORTCUTS = ("A", "B", "C")
 
 def _conv(x, filters, kernel_size, stride, kernel_initializer, name):
     """Bias-free convolution named ``{name}_conv``, padded like Caffe/Torch (see module doc)."""
-    padding = "same"
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=stride,
-        padding=padding,
-        use_bias=False,
-        kernel_initializer=kernel_initializer,
-        name=f"{name}_conv",
-    )(x)
+    return caffe_conv(x, filters, kernel_size, stride, kernel_initializer, name)
 
 
-def _bn(x, name):
-    return layers.BatchNormalization(
-        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
-    )(x)
-
-
-def _relu(x, name):
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+_bn = functools.partial(batch_norm, epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
+_relu = relu
 
 
 # --------------------------------------------------------------------------- blocks

@@ -39,13 +39,14 @@ Conventions shared by every variant:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import keras
 from keras import layers
 
 from cnnzoo.layers.shortcuts import ZeroPadShortcut
-from cnnzoo.models._common import check_builder_args, top_tail
+from cnnzoo.models._common import batch_norm, caffe_conv, check_builder_args, relu, top_tail
 from cnnzoo.pretrained import register_application
 from cnnzoo.registry import ModelCard, register_model
 
@@ -80,29 +81,11 @@ STRIDE_ON = ("1x1", "3x3")
 
 def _conv(x, filters, kernel_size, stride, use_bias, kernel_initializer, name):
     """Convolution named ``{name}_conv``; a strided 3x3 pads 1 pixel all round (``{name}_pad``)."""
-    padding = "same"
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=stride,
-        padding=padding,
-        use_bias=use_bias,
-        kernel_initializer=kernel_initializer,
-        name=f"{name}_conv",
-    )(x)
+    return caffe_conv(x, filters, kernel_size, stride, kernel_initializer, name, use_bias=use_bias)
 
 
-def _bn(x, name):
-    return layers.BatchNormalization(
-        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
-    )(x)
-
-
-def _relu(x, name):
-    return layers.Activation("relu", name=f"{name}_relu")(x)
+_bn = functools.partial(batch_norm, epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
+_relu = relu
 
 
 def _shortcut(x, out_filters, stride, shortcut, with_bn, conv_args, name):

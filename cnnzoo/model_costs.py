@@ -1,0 +1,50 @@
+"""Multiply-adds per image of each registered model's default configuration.
+
+Written by `tools/model_costs.py` from `cnnzoo.analysis.multiply_adds` (convolutions
+and fully connected layers; He et al. 2015 Table 1's convention) and checked by
+`tests/test_model_costs.py`. Do not edit by hand.
+"""
+
+MULTIPLY_ADDS: dict[str, int] = {
+    "alexnet": 1135256096,
+    "bn_inception": 2032600064,
+    "googlenet": 1582671872,
+    "inception_resnet_v1": 6206361696,
+    "inception_resnet_v2": 13155794016,
+    "inception_v3": 5713216096,
+    "inception_v4": 12253974624,
+    "lenet5": 416520,
+    "plain110": 252887680,
+    "plain18": 1794805760,
+    "plain20": 40551040,
+    "plain32": 68862592,
+    "plain34": 3644493824,
+    "plain44": 97174144,
+    "plain56": 125485696,
+    "preact_resnet101": 7570194432,
+    "preact_resnet110": 253149824,
+    "preact_resnet152": 11282415616,
+    "preact_resnet164": 244500992,
+    "preact_resnet50": 3857973248,
+    "resnet101": 7570194432,
+    "resnet110": 252887680,
+    "resnet1202": 2829238912,
+    "resnet152": 11282415616,
+    "resnet18": 1814073344,
+    "resnet20": 40551040,
+    "resnet32": 68862592,
+    "resnet34": 3663761408,
+    "resnet44": 97174144,
+    "resnet50": 3857973248,
+    "resnet56": 125485696,
+    "vgg11": 7609090048,
+    "vgg11_lrn": 7609090048,
+    "vgg13": 11308466176,
+    "vgg16": 15470264320,
+    "vgg16_c": 11770888192,
+    "vgg19": 19632062464,
+    "wu2016_cifar": 10101376,
+    "wu2016_mnist": 1698000,
+    "wu_resnet32": 69124736,
+    "xception": 8357403496,
+}
