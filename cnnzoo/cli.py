@@ -122,6 +122,7 @@ def cmd_fit(args) -> int:
         max_eval_images=args.max_eval_images,
         epochs=args.epochs,
         steps=args.steps,
+        data=args.data,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -249,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="train a model with a paper's recipe")
     _add_run_flags(p)
+    p.add_argument(
+        "--data",
+        help="a directory with train/<class>/ and val/<class>/ image folders to train on "
+        "(ImageNet's layout) instead of the recipe's dataset",
+    )
     p.add_argument(
         "--epochs",
         type=int,

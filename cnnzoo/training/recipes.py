@@ -28,6 +28,9 @@ PREPROCESSING = (
 )
 LR_SCHEDULES = ("step", "half_life", "plateau", "exponential")
 OPTIMIZERS = ("sgd", "rmsprop")
+# pipelines.imagenet_augment.AUGMENTATIONS, and "" for none (kept here so that
+# recipes stay importable without TensorFlow's image ops).
+IMAGE_AUGMENTATIONS = ("", "alexnet", "vgg", "resnet", "inception")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Recipe:
             plus horizontal flips if `augment_flip` (He et al. 2016 §4.2: pad 4, flip).
         augment_pad: pixels of zero padding per side for the random crop.
         augment_flip: mirror half the images (off for digits).
+        image_augment: for image-folder sources: "alexnet", "vgg", "resnet" (each
+            with PCA colour noise) or "inception" (`pipelines.imagenet_augment`);
+            "" for a centre view and a flip.
         batch_size: images per iteration.
         total_steps: iterations to train.
         lr: learning rate after warm-up.
@@ -90,6 +96,7 @@ class Recipe:
     augment: bool = True
     augment_pad: int = 4
     augment_flip: bool = True
+    image_augment: str = ""
     batch_size: int = 128
     total_steps: int = 64_000
     lr: float = 0.1
@@ -129,6 +136,11 @@ class Recipe:
             raise ValueError(
                 f"recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, "
                 f"got {self.optimizer!r}"
+            )
+        if self.image_augment not in IMAGE_AUGMENTATIONS:
+            raise ValueError(
+                f"recipe {self.name!r}: image_augment must be one of {IMAGE_AUGMENTATIONS}, "
+                f"got {self.image_augment!r}"
             )
         if self.lr_schedule == "exponential" and self.decay_every_epochs <= 0:
             raise ValueError(
@@ -379,6 +391,7 @@ RECIPES: dict[str, Recipe] = {
             # stops improving, ~90 epochs; mean activity subtracted per pixel (§2).
             source="Krizhevsky et al. 2012, §2 and §5",
             dataset="imagenet2012",
+            image_augment="alexnet",
             preprocessing="per_pixel_mean_255",
             batch_size=128,
             epochs=90,
@@ -396,6 +409,7 @@ RECIPES: dict[str, Recipe] = {
             # stated alternative to pre-training (§3.1); mean RGB subtracted (§2.1).
             source="Simonyan & Zisserman 2014, §2.1 and §3.1",
             dataset="imagenet2012",
+            image_augment="vgg",
             preprocessing="per_channel_mean_255",
             batch_size=256,
             epochs=74,
@@ -413,6 +427,7 @@ RECIPES: dict[str, Recipe] = {
             # pipeline's).
             source="He et al. 2015, Deep residual learning, §3.4",
             dataset="imagenet2012",
+            image_augment="resnet",
             preprocessing="per_pixel_mean_255",
             batch_size=256,
             total_steps=600_000,
@@ -429,6 +444,7 @@ RECIPES: dict[str, Recipe] = {
             # are BVLC's Caffe reproduction's; 60 epochs is its 2.4M iterations at 32.
             source="Szegedy et al. 2014, §5 and §6",
             dataset="imagenet2012",
+            image_augment="inception",
             preprocessing="per_channel_mean_255",
             batch_size=32,
             epochs=60,
@@ -449,6 +465,7 @@ RECIPES: dict[str, Recipe] = {
             # paper gives neither).
             source="Szegedy et al. 2015, Rethinking the Inception architecture, §7-8",
             dataset="imagenet2012",
+            image_augment="inception",
             preprocessing="scale_pm1",
             batch_size=32,
             epochs=100,
@@ -470,6 +487,7 @@ RECIPES: dict[str, Recipe] = {
             # label smoothing, which §4 does not mention.
             source="Szegedy et al. 2016, Inception-v4, Inception-ResNet, §4",
             dataset="imagenet2012",
+            image_augment="inception",
             preprocessing="scale_pm1",
             batch_size=32,
             epochs=100,

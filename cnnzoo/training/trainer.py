@@ -33,6 +33,11 @@ import cnnzoo
 from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
+from cnnzoo.training.inputs import (
+    TrainingInputs,
+    array_inputs,
+    folder_inputs,
+)
 from cnnzoo.training.optimizer import SGDL2, RMSpropL2
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
@@ -59,6 +64,8 @@ class RunSpec:
             (smoke runs); None for all.
         epochs: train this many epochs instead of the recipe's iterations.
         steps: train this many iterations instead of the recipe's.
+        data: a directory with ``train/<class>/`` and ``val/<class>/`` image trees
+            to train on instead of the recipe's dataset.
     """
 
     arch: str
@@ -70,32 +77,28 @@ class RunSpec:
     max_eval_images: int | None = None
     epochs: int | None = None
     steps: int | None = None
+    data: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
-        return {
+        identity = {
             "arch": self.arch,
             "recipe": self.recipe.as_dict(),
             "seed": self.seed,
             "arch_options": self.arch_options,
         }
+        if self.data:  # absent for the built-in datasets, as in runs from before it existed
+            identity["data"] = str(self.data)
+        return identity
 
 
-def split_data(recipe: Recipe, data: ArrayDataset, seed: int):
-    """Training, validation and test arrays for a recipe.
-
-    Returns:
-        (train, val, test) as (images, labels) pairs; `val` is the recipe's
-        held-out part of the training set, or the test set when val_split is 0
-        (the papers' curves plot test error).
-    """
-    train, val = pipe.split_validation(*data.train, recipe.val_split, seed=seed)
-    return train, (val if val is not None else data.test), data.test
-
-
-def limit_examples(arrays, n: int | None):
-    """The first `n` (images, labels), or all of them when `n` is None."""
-    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+def load_inputs(spec: RunSpec) -> TrainingInputs:
+    """The run's data: its `--data` image folders, or the recipe's dataset."""
+    if spec.data:
+        crop = cnnzoo.model_card(spec.arch).input_shape[0]
+        return folder_inputs(spec.recipe, spec.data, crop, spec.seed, spec.max_eval_images)
+    data = load_dataset(spec.recipe.dataset, spec.data_dir)
+    return array_inputs(spec.recipe, data, spec.seed, spec.max_eval_images)
 
 
 def loss_and_metrics(recipe: Recipe):
@@ -155,7 +158,7 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int = 1) -> keras.optimizers
 def make_model(
     arch: str,
     recipe: Recipe,
-    data: ArrayDataset,
+    data: ArrayDataset | TrainingInputs,
     train_images: np.ndarray,
     steps_per_epoch: int = 1,
     seed: int = 0,
@@ -166,7 +169,7 @@ def make_model(
     Args:
         arch: registered model name.
         recipe: resolved recipe.
-        data: the dataset (input shape, classes).
+        data: the dataset or the run's inputs (for the input shape and classes).
         train_images: images the preprocessing statistics come from (never the test set).
         steps_per_epoch: iterations per epoch (for epoch-denominated schedules).
         seed: seed of the recipe's initialization scheme.
@@ -276,9 +279,8 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     Returns:
         The results dict also written to results.json.
     """
-    data = load_dataset(spec.recipe.dataset, spec.data_dir)
-    train, val, test = split_data(spec.recipe, data, spec.seed)
-    spec, steps_per_epoch, interval = resolve_length(spec, len(train[0]))
+    data = load_inputs(spec)
+    spec, steps_per_epoch, interval = resolve_length(spec, data.n_train)
     recipe = spec.recipe
     # Keras's "epochs" are validation intervals; the data pipeline has real epochs.
     epochs = math.ceil(recipe.total_steps / interval)
@@ -298,23 +300,21 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
     else:
         model = make_model(
-            spec.arch, recipe, data, train[0], steps_per_epoch, spec.seed, **spec.arch_options
+            spec.arch,
+            recipe,
+            data,
+            data.stats_images,
+            steps_per_epoch,
+            spec.seed,
+            **spec.arch_options,
         )
         done = initial_epoch = 0
 
     to_targets = _targets(recipe, data.num_classes)
     # Resume at the exact batch: the data epoch of iteration `done`, less the
     # batches of it already trained on.
-    train_ds = pipe.train_dataset(
-        *train,
-        recipe.batch_size,
-        seed=spec.seed,
-        start_epoch=done // steps_per_epoch,
-        augment=recipe.augment,
-        pad=recipe.augment_pad,
-        flip=recipe.augment_flip,
-    ).skip(done % steps_per_epoch)
-    val_ds = pipe.eval_dataset(*limit_examples(val, spec.max_eval_images), recipe.batch_size * 2)
+    train_ds = data.train_stream(done // steps_per_epoch).skip(done % steps_per_epoch)
+    val_ds = data.val
     if to_targets is not None:
         train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
 
@@ -367,7 +367,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         )
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
-    test_ds = pipe.eval_dataset(*limit_examples(test, spec.max_eval_images), recipe.batch_size * 2)
+    test_ds = data.test
     if to_targets is not None:
         test_ds = test_ds.map(to_targets)
     # Auxiliary heads are for training only: the test scores and the saved model
@@ -375,7 +375,9 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     final = inference_model(model)
     if final is not model:
         loss, metrics = loss_and_metrics(recipe)
-        final.compile(loss=loss, metrics=metrics)
+        # The trained optimizer, as the saved model of a run without heads has it
+        # (compile's default would be an unbuilt RMSprop in the saved file).
+        final.compile(optimizer=model.optimizer, loss=loss, metrics=metrics)
     scores = final.evaluate(test_ds, return_dict=True, verbose=0)
     images_trained = (iterations - start_iter) * recipe.batch_size
     results = {
@@ -385,7 +387,7 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         "test_accuracy": float(scores["accuracy"]),
         "test_top5_accuracy": float(scores["top5_accuracy"]),
         "test_loss": float(scores["loss"]),
-        "test_images": int(len(limit_examples(test, spec.max_eval_images)[0])),
+        "test_images": int(data.n_test),
         "wall_seconds_this_session": round(train_seconds, 1),
         "train_images_per_second": round(images_trained / train_seconds, 1)
         if images_trained

@@ -15,7 +15,7 @@ from typing import Any
 import keras_tuner as kt
 
 from cnnzoo.model_io import atomic_write_text
-from cnnzoo.training import trainer
+from cnnzoo.training import inputs, trainer
 from cnnzoo.training.recipes import Recipe
 from pipelines import datasets as pipe
 from pipelines.sources import load_dataset
@@ -70,7 +70,7 @@ def tune(
     data = load_dataset(recipe.dataset, data_dir)
     if recipe.val_split >= len(data.train[0]):
         recipe = recipe.override(val_split=len(data.train[0]) // 10)
-    train, val, _ = trainer.split_data(recipe, data, seed)
+    train, val, _ = inputs.split_data(recipe, data, seed)
     spe = steps_per_epoch or pipe.steps_per_epoch(len(train[0]), recipe.batch_size)
     trial_recipe = recipe.in_steps(spe).scaled_to(spe * epochs_per_trial)
 
@@ -97,7 +97,7 @@ def tune(
         project_name="tune",
         overwrite=False,  # a rerun reloads finished trials and continues the search
     )
-    val = trainer.limit_examples(val, max_eval_images)
+    val = inputs.limit_examples(val, max_eval_images)
     tuner.search(
         pipe.train_dataset(
             *train,

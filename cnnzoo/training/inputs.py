@@ -1,0 +1,212 @@
+"""What the training loop reads: in-memory datasets (CIFAR-10, MNIST) or image folders.
+
+`cnnzoo fit` needs the same few things from either kind of source: the input
+shape and classes, images for the preprocessing statistics, an infinite training
+stream that can start at any epoch (for exact resumption), and batched
+validation and test sets. `TrainingInputs` holds them; `array_inputs` and
+`folder_inputs` build them, so the loop itself does not care where images come from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from cnnzoo.training.recipes import Recipe
+from pipelines import datasets as pipe
+from pipelines.sources import ArrayDataset
+
+# Images of a folder whose statistics (means, PCA colour basis) the run computes at
+# its start: enough for the per-channel figures to settle, spread over the classes.
+STATS_SAMPLE = 2000
+# Centre-crop evaluation resizes the shorter side to crop / 0.875 (224 -> 256), the
+# usual ratio of the papers' single-crop numbers.
+CROP_FRACTION = 0.875
+
+
+@dataclasses.dataclass
+class TrainingInputs:
+    """A run's data, whatever its source.
+
+    Attributes:
+        name: dataset name (or the folder's path) for the model's metadata.
+        class_names: class names in label order.
+        input_shape: (H, W, C) of the images the model sees (before its padding).
+        n_train: training images (one epoch).
+        stats_images: uint8 images the preprocessing statistics come from.
+        train_stream: ``start_epoch -> infinite dataset`` of augmented batches.
+        val: batched validation set (what the curves and plateau schedules watch).
+        test: batched test set.
+        n_test: images in `test`.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    n_train: int
+    stats_images: np.ndarray
+    train_stream: Callable[[int], tf.data.Dataset]
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    n_test: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def split_data(recipe: Recipe, data: ArrayDataset, seed: int):
+    """Training, validation and test arrays for a recipe.
+
+    Returns:
+        (train, val, test) as (images, labels) pairs; `val` is the recipe's
+        held-out part of the training set, or the test set when val_split is 0
+        (the papers' curves plot test error).
+    """
+    train, val = pipe.split_validation(*data.train, recipe.val_split, seed=seed)
+    return train, (val if val is not None else data.test), data.test
+
+
+def limit_examples(arrays, n: int | None):
+    """The first `n` (images, labels), or all of them when `n` is None."""
+    return arrays if n is None else (arrays[0][:n], arrays[1][:n])
+
+
+def array_inputs(
+    recipe: Recipe, data: ArrayDataset, seed: int, max_eval_images: int | None = None
+) -> TrainingInputs:
+    """Inputs from an in-memory dataset: the recipe's validation split, pad-crop-flip."""
+    train, val, _ = split_data(recipe, data, seed)
+    eval_batch = recipe.batch_size * 2
+    test = limit_examples(data.test, max_eval_images)
+
+    def stream(start_epoch: int) -> tf.data.Dataset:
+        return pipe.train_dataset(
+            *train,
+            recipe.batch_size,
+            seed=seed,
+            start_epoch=start_epoch,
+            augment=recipe.augment,
+            pad=recipe.augment_pad,
+            flip=recipe.augment_flip,
+        )
+
+    return TrainingInputs(
+        name=data.name,
+        class_names=tuple(data.class_names),
+        input_shape=tuple(data.input_shape),
+        n_train=len(train[0]),
+        stats_images=train[0],
+        train_stream=stream,
+        val=pipe.eval_dataset(*limit_examples(val, max_eval_images), eval_batch),
+        test=pipe.eval_dataset(*test, eval_batch),
+        n_test=len(test[0]),
+    )
+
+
+def center_view(size: int) -> Callable:
+    """``image -> float32 (size, size, 3)``: shorter side to size / 0.875, centre crop."""
+    from pipelines.imagenet_augment import center_crop, resize_shorter_side
+
+    side = round(size / CROP_FRACTION)
+
+    def view(image, label):
+        image = center_crop(resize_shorter_side(image, side), size)
+        return tf.cast(image, tf.float32), label
+
+    return view
+
+
+def _folder(root: Path, split: str):
+    from pipelines.folder_source import list_image_folder
+
+    path = root / split
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{root}: expected the class folders of the {split} images in {path} "
+            "(ROOT/train/<class>/*.jpg and ROOT/val/<class>/*.jpg)"
+        )
+    return list_image_folder(path)
+
+
+def folder_inputs(
+    recipe: Recipe,
+    root: str | Path,
+    crop: int,
+    seed: int,
+    max_eval_images: int | None = None,
+) -> TrainingInputs:
+    """Inputs from ``root/train/<class>/`` and ``root/val/<class>/`` image trees.
+
+    Training images get the recipe's `image_augment` (AlexNet crops, VGG or ResNet
+    scale jittering, Inception random-resized crops; with PCA colour noise for the
+    first three, its basis computed from a sample of the training images at the
+    start), or a centre view and a flip when it names none. Validation and test are
+    the centre views of the val tree, as the papers' single-crop figures are.
+
+    Args:
+        recipe: the resolved recipe.
+        root: the directory holding ``train`` and ``val``.
+        crop: the model's input side (224, 227 or 299).
+        seed: the run's seed (epoch order and augmentation).
+        max_eval_images: validate and test on the first N val images only.
+    """
+    from pipelines import imagenet_augment as aug
+    from pipelines.folder_source import folder_dataset, folder_epoch
+
+    root = Path(root)
+    train_index, val_index = _folder(root, "train"), _folder(root, "val")
+    if val_index.class_names != train_index.class_names:
+        only = sorted(set(train_index.class_names) ^ set(val_index.class_names))
+        raise ValueError(f"{root}: train and val have different classes (e.g. {only[:5]})")
+    view = center_view(crop)
+    # Every k-th file, so the statistics see all classes, not the first few.
+    step = max(1, len(train_index) // STATS_SAMPLE)
+    sample = dataclasses.replace(
+        train_index,
+        paths=train_index.paths[::step][:STATS_SAMPLE],
+        labels=train_index.labels[::step][:STATS_SAMPLE],
+    )
+    stats_images = np.stack(
+        [np.asarray(x, np.uint8) for x, _ in folder_dataset(sample).map(view).as_numpy_iterator()]
+    )
+    if recipe.image_augment:
+        pca = aug.compute_pca(stats_images) if recipe.image_augment != "inception" else None
+        augment = aug.make_augment(recipe.image_augment, size=crop, pca=pca)
+    else:
+
+        def augment(image, seed_pair):
+            image = view(image, 0)[0]
+            return tf.image.stateless_random_flip_left_right(image, seed_pair)
+
+    def stream(start_epoch: int) -> tf.data.Dataset:
+        epochs = folder_epoch(train_index, seed=seed)
+        return aug.train_stream(
+            epochs, augment, recipe.batch_size, seed=seed, start_epoch=start_epoch
+        )
+
+    def evaluation(n: int | None) -> tf.data.Dataset:
+        ds = folder_dataset(val_index)
+        n = len(val_index) if n is None else min(n, len(val_index))
+        # The decoder's error handling hides the size from tf.data; Keras, when it
+        # cannot see it, warns of "running out of data" at each validation's end.
+        ds = ds.take(n).apply(tf.data.experimental.assert_cardinality(n))
+        ds = ds.map(view, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(recipe.batch_size * 2).prefetch(tf.data.AUTOTUNE)
+
+    n_test = len(val_index) if max_eval_images is None else min(len(val_index), max_eval_images)
+    return TrainingInputs(
+        name=str(root),
+        class_names=train_index.class_names,
+        input_shape=(crop, crop, 3),
+        n_train=len(train_index),
+        stats_images=stats_images,
+        train_stream=stream,
+        val=evaluation(max_eval_images),
+        test=evaluation(max_eval_images),
+        n_test=n_test,
+    )
