@@ -162,8 +162,9 @@ def cmd_evaluate(args) -> int:
                 f"top-5 error {member['top5_error']:.2f}%"
             )
         label = "ensemble" if len(paths) > 1 else "protocol"
+        scales = f" at scales {result['scales']}" if result["scales"] else ""
         print(
-            f"{label} {result['views']} at scales {result['scales']}: top-1 error "
+            f"{label} {result['views']}{scales}: top-1 error "
             f"{result['top1_error']:.2f}%  top-5 error {result['top5_error']:.2f}%  "
             f"(top-1 accuracy {result['top1_accuracy']:.4f}; {result['images']} images, "
             f"{result['views_per_image']} views each)"
