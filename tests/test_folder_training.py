@@ -82,3 +82,12 @@ def test_fit_from_folders_through_the_cli(tmp_path, monkeypatch):
     meta = json.loads((run / "model.json").read_text())
     assert meta["class_names"] == ["blue", "red"] and meta["input_shape"] == [32, 32, 3]
     assert json.loads((run / "run.json").read_text())["data"] == str(root)
+
+
+def test_prefetch_to_accelerator_is_a_no_op_without_one():
+    from cnnzoo.training.inputs import prefetch_to_accelerator
+
+    ds = tf.data.Dataset.range(3)
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("a GPU is present: the staging path is taken instead")
+    assert prefetch_to_accelerator(ds) is ds

@@ -121,6 +121,18 @@ def center_view(size: int) -> Callable:
     return view
 
 
+def prefetch_to_accelerator(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Stage the next batches on the first GPU while the current one trains, if there is one.
+
+    Without a GPU (this project's machines) the dataset is returned as it is: the
+    host-side `prefetch` of the pipelines already overlaps input with compute.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus:
+        return ds
+    return ds.apply(tf.data.experimental.prefetch_to_device(gpus[0].name, buffer_size=2))
+
+
 def _folder(root: Path, split: str):
     from pipelines.folder_source import list_image_folder
 

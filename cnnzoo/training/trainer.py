@@ -37,6 +37,7 @@ from cnnzoo.training.inputs import (
     TrainingInputs,
     array_inputs,
     folder_inputs,
+    prefetch_to_accelerator,
 )
 from cnnzoo.training.optimizer import SGDL2, RMSpropL2
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
@@ -317,6 +318,8 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     val_ds = data.val
     if to_targets is not None:
         train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
+    # Last: prefetch_to_device must end the pipeline.
+    train_ds = prefetch_to_accelerator(train_ds)
 
     callbacks = [
         cb.IterationLogs(),
