@@ -123,6 +123,10 @@ def cmd_fit(args) -> int:
         epochs=args.epochs,
         steps=args.steps,
         data=args.data,
+        strategy=args.strategy,
+        cpu_replicas=args.cpu_replicas,
+        sync_bn=args.sync_bn,
+        precision=args.precision,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -267,6 +271,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="require a checkpoint to resume from (rerunning resumes anyway)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        default="default",
+        help="tf.distribute strategy: one device; all local GPUs; or the cluster of "
+        "workers in TF_CONFIG (run the same command on every worker). The batch size "
+        "is the global batch",
+    )
+    p.add_argument(
+        "--cpu-replicas",
+        type=int,
+        help="with --strategy mirrored and no GPU: mirror over this many logical CPU "
+        "devices (testing and debugging)",
+    )
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="BatchNorm statistics of the global batch, all-reduced over the replicas",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        default="float32",
+        help="Keras dtype policy; the outputs and the loss stay float32, and "
+        "mixed_float16 scales the loss",
     )
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)

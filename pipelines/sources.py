@@ -46,15 +46,18 @@ def fake_dataset(
 ) -> ArrayDataset:
     """Random images with labels that depend on them, for smoke runs and benchmarks.
 
-    Like torchvision's FakeData, but learnable: the label is the brightest of
-    `classes` fixed image regions' means, so a run that trains shows it.
+    Like torchvision's FakeData, but learnable: the label is the arg-max of a
+    fixed random projection of the centred pixels, so a run that trains shows it,
+    and the classes are about equally frequent.
     """
     rng = np.random.default_rng(seed)
     n = train_size + test_size
     images = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
     # Labels from a fixed random projection of the image keep the task learnable.
     proj = rng.standard_normal((int(np.prod(shape)), classes)).astype(np.float32)
-    labels = np.argmax(images.reshape(n, -1).astype(np.float32) @ proj, axis=1).astype(np.int64)
+    # Centred: on raw 0..255 pixels the projection's column sums would pick one class.
+    centred = images.reshape(n, -1).astype(np.float32) - 127.5
+    labels = np.argmax(centred @ proj, axis=1).astype(np.int64)
     return ArrayDataset(
         name="fake",
         train=(images[:train_size], labels[:train_size]),

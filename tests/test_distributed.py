@@ -8,9 +8,7 @@ device initialization, so those runs are separate processes
 from __future__ import annotations
 
 import csv
-import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _cluster import start_workers, wait_all
 
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training.distributed import CustomLoop, make_strategy, train_with_strategy
@@ -168,45 +167,12 @@ def test_mirrored_on_two_cpus_equals_one_replica(tmp_path, default_run):
     assert float(run["accuracy"]) == pytest.approx(logs["accuracy"], abs=TOL)
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.mark.slow
 def test_multiworker_two_processes_equal_one_replica(tmp_path, default_run):
     """Two worker processes on 127.0.0.1, one CPU replica each: both end with the
     weights of single-process training on the same global batches."""
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    for index in range(2):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(WORKER), "multiworker", str(tmp_path / f"w{index}.npz")],
-                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(config)},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    errors = []
-    try:
-        for index, proc in enumerate(procs):
-            _, stderr = proc.communicate(timeout=180)
-            if proc.returncode:
-                errors.append(f"worker {index} exited {proc.returncode}:\n{stderr[-3000:]}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    procs = start_workers(str(WORKER), lambda i: ["multiworker", str(tmp_path / f"w{i}.npz")])
+    errors = wait_all(procs, timeout=180)
     assert not errors, "\n".join(errors)
     runs = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
     weights, logs = default_run

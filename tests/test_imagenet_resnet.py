@@ -13,6 +13,7 @@ import pytest
 import cnnzoo
 from cnnzoo.analysis import count_params, multiply_adds
 from cnnzoo.layers import ZeroPadShortcut
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models import imagenet_resnet
 from cnnzoo.pretrained import application_for, copy_weights
 
@@ -391,6 +392,12 @@ def _randomize(model, rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_matches_keras_applications(depth, monkeypatch):
+    # What is compared is the architecture and the weights' mapping: Keras's own
+    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
+    # deep nets' features a large common part plus a small deviation in which the
+    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
+    # tests/test_batch_norm.py checks the fused kernel against Keras's.
+    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
     constructor = getattr(keras.applications, f"ResNet{depth}")
     # Zeros, then NumPy draws: faster than Keras's initializers on 25-60M weights.
     with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):

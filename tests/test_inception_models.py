@@ -17,6 +17,7 @@ import pytest
 import cnnzoo
 from cnnzoo.analysis import count_params
 from cnnzoo.layers import LocalResponseNormalization, ResidualScaling
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.pretrained import application_for, copy_weights
 
 # name: (trainable params, all weights incl. BN moving statistics, default recipe)
@@ -337,7 +338,13 @@ def _randomize(model, seed):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(APPLICATIONS))
-def test_matches_keras_applications(built, name):
+def test_matches_keras_applications(built, name, monkeypatch):
+    # What is compared is the architecture and the weights' mapping: Keras's own
+    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
+    # deep nets' features a large common part plus a small deviation in which the
+    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
+    # tests/test_batch_norm.py checks the fused kernel against Keras's.
+    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
     with _fresh_layer_names():
         ref = getattr(keras.applications, APPLICATIONS[name])(weights=None)
     model = built(name)
@@ -351,7 +358,12 @@ def test_matches_keras_applications(built, name):
         if isinstance(mine, ResidualScaling):
             assert type(other).__name__ == "CustomScaleLayer" and other.scale == mine.scale
         else:
-            assert (mine.name, type(mine)) == (other.name, type(other))
+            kind = (
+                keras.layers.BatchNormalization
+                if type(mine) is FusedBatchNormalization
+                else type(mine)
+            )
+            assert (mine.name, kind) == (other.name, type(other))
             assert [tuple(w.shape) for w in mine.weights] == [tuple(w.shape) for w in other.weights]
 
     _randomize(ref, seed=0)

@@ -135,3 +135,18 @@ def test_wu2016_mnist_caffe_adds_only_the_caffe_solver_momentum_and_decay():
     assert {k: v for k, v in base.as_dict().items() if k not in same} == {
         k: v for k, v in caffe.as_dict().items() if k not in same
     }
+
+
+def test_fast_cifar_is_one_cycle_over_the_run():
+    from cnnzoo.training.schedules import WarmupLinearDecay
+    from cnnzoo.training.trainer import learning_rate
+
+    r = get_recipe("fast_cifar").in_steps(390)
+    assert r.total_steps == 13 * 390 and r.label_smoothing == 0.1
+    lr = learning_rate(r, 390)
+    assert isinstance(lr, WarmupLinearDecay)
+    assert float(lr(0)) == pytest.approx(0.02) and float(lr(782)) == pytest.approx(0.2)
+    assert float(lr(r.total_steps)) == 0.0
+    # A run shortened to fewer steps than the warm-up still gets a cycle.
+    short = learning_rate(r.override(total_steps=100), 390)
+    assert float(short(99)) > 0.0 and float(short(100)) == 0.0

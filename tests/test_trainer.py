@@ -145,3 +145,47 @@ def test_checkpoint_skips_an_epoch_with_nan_loss(tmp_path):
     model.layers[0].kernel.assign(np.full((2, 1), np.nan, "float32"))
     checkpoint.on_epoch_end(1, {"loss": float("nan")})
     assert (tmp_path / "c.keras").read_bytes() == before
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_fit_under_a_mixed_policy_resumes_with_it(tmp_path, policy):
+    """`--precision`: the run trains under the policy, saves float32 outputs and resumes."""
+    from cnnzoo.model_io import load_trained
+
+    recipe = _fake_recipe(total_steps=6, validate_every=3, momentum=0.9)
+    run = tmp_path / "r"
+    spec = RunSpec("resnet20", recipe, run, max_eval_images=64, precision=policy)
+    first = fit(
+        RunSpec(
+            "resnet20", recipe.override(total_steps=3), run, max_eval_images=64, precision=policy
+        ),
+        verbose=0,
+    )
+    assert first["iterations"] == 3
+    identity = json.loads((run / "run.json").read_text())
+    assert identity["precision"] == policy
+    identity["recipe"]["total_steps"] = 6  # as if the 6-iteration run had been killed
+    (run / "run.json").write_text(json.dumps(identity))
+    results = fit(spec, verbose=0)
+    assert results["iterations"] == 6 and np.isfinite(results["test_loss"])
+
+    model, meta = load_trained(run / "model.keras")
+    assert meta["precision"] == policy
+    compute = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[policy]
+    convs = [la for la in model._flatten_layers() if isinstance(la, keras.layers.Conv2D)]
+    assert convs and all(la.compute_dtype == compute for la in convs)
+    assert all(v.dtype == "float32" for v in model.weights)
+    probs = model.predict(np.zeros((2, 32, 32, 3), np.uint8), verbose=0)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    # A float32 rerun of the same directory is a different run: refused, not mixed.
+    with pytest.raises(ValueError, match="precision: was 'mixed"):
+        fit(RunSpec("resnet20", recipe, run, max_eval_images=64), verbose=0)
+
+
+def test_fit_refuses_an_unknown_precision(tmp_path):
+    spec = RunSpec("resnet20", _fake_recipe(), tmp_path / "r", precision="float16")
+    with pytest.raises(ValueError, match="unknown precision 'float16'"):
+        fit(spec, verbose=0)
+    assert not (tmp_path / "r").exists()

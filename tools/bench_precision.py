@@ -18,11 +18,11 @@ import time
 
 
 def _measure(arch: str, policy: str, batch: int, steps: int, runs: int) -> list[float]:
+    import cnnzoo  # noqa: I001  (first: it sets TensorFlow's oneDNN default)
     import keras
     import numpy as np
 
     keras.mixed_precision.set_global_policy(policy)
-    import cnnzoo
 
     model = cnnzoo.build(arch, classifier_activation=None)
     model.compile(

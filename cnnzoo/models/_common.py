@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
+
 POOLINGS = (None, "avg", "max")
 
 
@@ -104,9 +106,9 @@ def caffe_conv(x, filters, kernel_size, stride, kernel_initializer, name, use_bi
 
 def batch_norm(x, name, epsilon, momentum):
     """BatchNormalization ``{name}_bn`` over the channels."""
-    return layers.BatchNormalization(
-        axis=-1, epsilon=epsilon, momentum=momentum, name=f"{name}_bn"
-    )(x)
+    return FusedBatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, name=f"{name}_bn")(
+        x
+    )
 
 
 def relu(x, name):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.layers.lrn import LocalResponseNormalization
 from cnnzoo.models._common import check_builder_args, top_tail
 from cnnzoo.registry import ModelCard, register_model
@@ -242,7 +243,7 @@ def _conv_bn_relu(x, filters, kernel, name, strides=1):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=name)(
         x
     )
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 

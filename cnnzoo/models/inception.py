@@ -35,6 +35,7 @@ import collections
 import keras
 from keras import layers
 
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models._common import check_builder_args, top_tail
 from cnnzoo.pretrained import register_application
 from cnnzoo.registry import ModelCard, register_model
@@ -95,9 +96,7 @@ def conv_bn(x, filters, kernel_size, strides=1, padding="same", *, name, scale=F
         use_bias=False,
         name=layer_name(name, "conv", "conv2d"),
     )(x)
-    x = layers.BatchNormalization(scale=scale, name=layer_name(name, "bn", "batch_normalization"))(
-        x
-    )
+    x = FusedBatchNormalization(scale=scale, name=layer_name(name, "bn", "batch_normalization"))(x)
     return layers.Activation("relu", name=layer_name(name, "relu", "activation"))(x)
 
 

@@ -39,6 +39,7 @@ import dataclasses
 import keras
 from keras import layers
 
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.layers.residual_scaling import ResidualScaling
 from cnnzoo.models._common import check_builder_args, top_tail
 from cnnzoo.models.inception import AutoNames, check_min_size, conv_bn, reduction_a
@@ -257,7 +258,7 @@ def inception_resnet(
             x = reduction(x)
     if version == 2:
         x = layers.Conv2D(1536, 1, use_bias=False, name="conv_7b")(x)
-        x = layers.BatchNormalization(scale=False, name="conv_7b_bn")(x)
+        x = FusedBatchNormalization(scale=False, name="conv_7b_bn")(x)
         x = layers.Activation("relu", name="conv_7b_ac")(x)
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models._common import check_builder_args, top_tail
 from cnnzoo.models.inception import AutoNames, check_min_size
 from cnnzoo.pretrained import register_application
@@ -45,7 +46,7 @@ DROPOUT = 0.5  # [1] §4.3: "a dropout layer of rate 0.5 ... before the logistic
 
 def _sepconv_bn(x, filters, name):
     x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
-    return layers.BatchNormalization(name=f"{name}_bn")(x)
+    return FusedBatchNormalization(name=f"{name}_bn")(x)
 
 
 def _pooled_block(x, filters, block, auto, relu_first=True):
@@ -58,7 +59,7 @@ def _pooled_block(x, filters, block, auto, relu_first=True):
     residual = layers.Conv2D(
         filters[-1], 1, strides=2, padding="same", use_bias=False, name=auto("conv2d")
     )(x)
-    residual = layers.BatchNormalization(name=auto("batch_normalization"))(residual)
+    residual = FusedBatchNormalization(name=auto("batch_normalization"))(residual)
     for i, f in enumerate(filters, start=1):
         if relu_first or i > 1:
             x = layers.Activation("relu", name=f"block{block}_sepconv{i}_act")(x)
@@ -130,10 +131,10 @@ def xception(
     inputs = keras.Input(shape=input_shape)
     # Entry flow, [1] Figure 5: two valid 3x3 convolutions (32 / 2, 64), then blocks 2-4.
     x = layers.Conv2D(32, 3, strides=2, use_bias=False, name="block1_conv1")(inputs)
-    x = layers.BatchNormalization(name="block1_conv1_bn")(x)
+    x = FusedBatchNormalization(name="block1_conv1_bn")(x)
     x = layers.Activation("relu", name="block1_conv1_act")(x)
     x = layers.Conv2D(64, 3, use_bias=False, name="block1_conv2")(x)
-    x = layers.BatchNormalization(name="block1_conv2_bn")(x)
+    x = FusedBatchNormalization(name="block1_conv2_bn")(x)
     x = layers.Activation("relu", name="block1_conv2_act")(x)
     for block, filters in enumerate(ENTRY_FILTERS, start=2):
         x = _pooled_block(x, filters, block, auto, relu_first=block > 2)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 
 import keras
@@ -130,13 +131,64 @@ def _per_example_loss(loss) -> Callable:
 
 
 def _correct(y_true, y_pred):
-    """How many of the batch's top-1 predictions are right (integer or one-hot labels)."""
-    predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+    """How many of the batch's top-1 and top-5 predictions are right (integer or one-hot labels)."""
+    y_pred = tf.cast(y_pred, tf.float32)
     if y_true.shape.rank == y_pred.shape.rank:
         labels = tf.argmax(y_true, axis=-1, output_type=tf.int32)
     else:
-        labels = tf.cast(tf.reshape(y_true, tf.shape(predicted)), tf.int32)
-    return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+    top1 = tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, y_pred, 1), tf.float32))
+    k = min(5, int(y_pred.shape[-1]))
+    top5 = tf.reduce_sum(tf.cast(tf.math.in_top_k(labels, y_pred, k), tf.float32))
+    return top1, top5
+
+
+def _main_and_aux(outputs):
+    """(classifier output, auxiliary outputs) of a single- or multi-output model."""
+    if isinstance(outputs, (list, tuple)):
+        return outputs[0], list(outputs[1:])
+    return outputs, []
+
+
+# What a collective op raises when a peer of a multi-worker cluster is gone (its
+# process killed, its host down) or does not answer within the timeout.
+PEER_FAILURES = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError,
+    tf.errors.AbortedError,
+)
+
+
+class WorkerLostError(RuntimeError):
+    """A multi-worker step failed because another worker stopped answering."""
+
+
+def set_sync_batch_norm(model: keras.Model, synchronized: bool = True) -> int:
+    """Make every BatchNormalization layer of `model` use the global batch's statistics.
+
+    With `synchronized`, each replica all-reduces the per-channel sums before
+    normalizing, so a batch split over N replicas is normalized (and the moving
+    statistics updated) exactly as the whole batch would be on one device.
+
+    Returns:
+        How many layers were changed.
+    """
+    count = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = synchronized
+            count += 1
+    return count
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        elif hasattr(layer, "net") and isinstance(layer.net, keras.Model):
+            yield from _all_layers(layer.net)
 
 
 class CustomLoop:
@@ -174,18 +226,27 @@ class CustomLoop:
         self.strategy = strategy
         self.global_batch_size = int(global_batch_size)
         self._loss = _per_example_loss(loss)
+        # Auxiliary heads (`AuxiliaryLossModel`) weigh in as they do under `fit`.
+        self.aux_loss_weight = float(getattr(model, "aux_loss_weight", 0.0))
         with strategy.scope():
             # Slot variables must be created in the cross-replica context, not
             # inside the first `strategy.run`.
             if not self.optimizer.built:
                 self.optimizer.build(model.trainable_variables)
         self._train_step = None
+        self._eval_step = None
+
+    def _per_example(self, y, outputs):
+        main, aux = _main_and_aux(outputs)
+        per_example = tf.cast(self._loss(y, main), tf.float32)
+        for head in aux:
+            per_example += self.aux_loss_weight * tf.cast(self._loss(y, head), tf.float32)
+        return main, per_example
 
     def _replica_step(self, x, y):
         model, optimizer = self.model, self.optimizer
         with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            per_example = tf.cast(self._loss(y, y_pred), tf.float32)
+            y_pred, per_example = self._per_example(y, model(x, training=True))
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(
@@ -197,8 +258,8 @@ class CustomLoop:
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         examples = tf.cast(tf.shape(per_example)[0], tf.float32)
         # Summed over the replicas these are: the step's loss (as fit reports it),
-        # the batch's right answers and its size.
-        return loss, _correct(y, y_pred), examples
+        # the batch's right answers (top-1, top-5) and its size.
+        return (loss, *_correct(y, y_pred), examples)
 
     def _make_train_step(self):
         strategy = self.strategy
@@ -213,6 +274,39 @@ class CustomLoop:
 
         return train_step
 
+    def evaluate(self, dataset: tf.data.Dataset) -> dict[str, float]:
+        """Loss, top-1 and top-5 accuracy of the model on `dataset`, as `Model.evaluate`.
+
+        Every process evaluates the whole dataset with the mirrored weights, outside
+        the replicas: validation sets are small, and so no collective op runs here
+        and all workers get identical figures (which plateau schedules and early
+        stops need in order to decide alike).
+        """
+        if self._eval_step is None:
+            model = self.model
+
+            @tf.function
+            def eval_step(x, y):
+                y_pred, per_example = self._per_example(y, model(x, training=False))
+                return (tf.reduce_sum(per_example), *_correct(y, y_pred))
+
+            self._eval_step = eval_step
+        loss_sum = top1 = top5 = seen = 0.0
+        for x, y in dataset:
+            loss, right1, right5 = self._eval_step(x, y)
+            loss_sum += float(loss)
+            top1 += float(right1)
+            top5 += float(right5)
+            seen += int(tf.shape(x)[0])
+        if not seen:
+            raise ValueError("the evaluation dataset is empty")
+        regularization = sum(float(r) for r in self.model.losses) if self.model.losses else 0.0
+        return {
+            "loss": loss_sum / seen + regularization,
+            "accuracy": top1 / seen,
+            "top5_accuracy": top5 / seen,
+        }
+
     def fit(
         self,
         dataset: tf.data.Dataset,
@@ -221,6 +315,7 @@ class CustomLoop:
         initial_epoch: int = 0,
         callbacks: Iterable[keras.callbacks.Callback] | None = None,
         verbose: int = 0,
+        validation_data: tf.data.Dataset | None = None,
     ) -> keras.callbacks.History:
         """Train for epochs of `steps_per_epoch` steps, calling the callbacks as `fit` does.
 
@@ -236,12 +331,16 @@ class CustomLoop:
             callbacks: Keras callbacks; `model.stop_training` ends training after
                 the current step.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            validation_data: evaluated (see `evaluate`) at the end of every epoch;
+                its figures join the epoch's logs as ``val_loss``, ``val_accuracy``
+                and ``val_top5_accuracy``.
 
         Returns:
             The `History` callback, also at `model.history`.
 
         Raises:
             ValueError: if the dataset runs out before the last step.
+            WorkerLostError: if another worker of the cluster stopped answering.
         """
         model = self.model
         options = tf.data.Options()
@@ -269,33 +368,64 @@ class CustomLoop:
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            loss_sum = correct = seen = 0.0
+            loss_sum = correct = correct5 = seen = 0.0
             for batch in range(steps_per_epoch):
                 callback_list.on_train_batch_begin(batch)
                 try:
-                    loss, right, examples = self._train_step(iterator)
+                    loss, right, right5, examples = self._train_step(iterator)
                 except (StopIteration, tf.errors.OutOfRangeError) as e:
                     raise ValueError(
                         f"the dataset ran out after {step} steps; "
                         f"{steps_per_epoch * (epochs - initial_epoch)} were asked for"
                     ) from e
+                except PEER_FAILURES as e:
+                    raise WorkerLostError(self._lost_message(e)) from e
                 step += 1
                 examples = float(examples)
                 # Running means since the epoch began, weighted by batch size,
-                # as Keras's loss tracker and accuracy metric report them.
+                # as Keras's loss tracker and accuracy metrics report them.
                 loss_sum += float(loss) * examples
                 correct += float(right)
+                correct5 += float(right5)
                 seen += examples
-                logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+                logs = {
+                    "loss": loss_sum / seen,
+                    "accuracy": correct / seen,
+                    "top5_accuracy": correct5 / seen,
+                }
                 callback_list.on_train_batch_end(batch, dict(logs))
                 if model.stop_training:
                     break
             epoch_logs = dict(logs)
+            if validation_data is not None:
+                epoch_logs.update(
+                    {f"val_{k}": v for k, v in self.evaluate(validation_data).items()}
+                )
             callback_list.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
         callback_list.on_train_end(dict(logs))
         return model.history
+
+    def _lost_message(self, error: Exception) -> str:
+        done = int(self.optimizer.iterations.numpy())
+        return (
+            f"training stopped at iteration {done}: a worker of the cluster stopped "
+            f"answering ({_peer_failure(error)}). Restart the same command on every "
+            "worker to resume from the last checkpoint."
+        )
+
+
+def _peer_failure(error: Exception) -> str:
+    """Which peer failed and how, from a collective op's error (its first line says neither)."""
+    text = getattr(error, "message", None) or str(error)
+    target = re.search(r"remote target (\S+)", text)
+    reason = re.search(r"aborted by: (.+)", text)
+    parts = [type(error).__name__]
+    if target:
+        parts.append(target.group(1))
+    parts.append(reason.group(1).strip() if reason else text.strip().splitlines()[-1][:200])
+    return ": ".join(parts)
 
 
 def train_with_strategy(

@@ -68,3 +68,46 @@ class HalfLifeDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"initial": self.initial, "half_life_steps": self.half_life_steps}
+
+
+@keras.saving.register_keras_serializable(package="cnnzoo")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to a peak, then linear decay to zero: a one-cycle rate.
+
+    lr rises linearly from `start` at step 0 to `peak` at `warmup_steps`, then
+    falls linearly to 0 at `total_steps` (and stays 0 after). The shape of the
+    fast CIFAR-10 schedules (Smith & Topin 2017, "Super-convergence"; D. Page
+    2018, "How to train your ResNet"), in which a short run ends at rate 0.
+
+    Args:
+        peak: the rate at the end of the warm-up.
+        warmup_steps: iterations of the warm-up (0: start at `peak`).
+        total_steps: the iteration at which the rate reaches 0 (> warmup_steps).
+        start: the rate at step 0.
+    """
+
+    def __init__(self, peak, warmup_steps, total_steps, start=0.0):
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(
+                f"WarmupLinearDecay needs 0 <= warmup_steps < total_steps, got "
+                f"{warmup_steps} and {total_steps}"
+            )
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+        self.start = float(start)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warm = self.start + (self.peak - self.start) * step / max(self.warmup_steps, 1)
+        left = (self.total_steps - step) / float(self.total_steps - self.warmup_steps)
+        decay = self.peak * ops.clip(left, 0.0, 1.0)
+        return ops.where(step < self.warmup_steps, warm, decay)
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "start": self.start,
+        }

@@ -15,6 +15,12 @@ Rerunning the same command on the same directory resumes from the checkpoint:
 the optimizer's iteration counter says where, the learning rate is a function of
 it, and the data order is a function of (seed, epoch), so the resumed run sees
 what the uninterrupted one would have.
+
+On the default strategy the step is Keras's own `Model.fit`. On the "mirrored" and
+"multiworker" strategies it is `distributed.CustomLoop` (`fit` fails under
+`MultiWorkerMirroredStrategy`, keras-team/keras#20585); everything else — data,
+model, optimizer, callbacks, checkpoints, files — is shared. In a cluster only the
+chief writes to the run directory; every worker reads its checkpoint to resume.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import numpy as np
 import cnnzoo
 from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
 from cnnzoo.training import callbacks as cb
+from cnnzoo.training import distributed
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
 from cnnzoo.training.inputs import (
     TrainingInputs,
@@ -40,9 +47,10 @@ from cnnzoo.training.inputs import (
     prefetch_to_accelerator,
 )
 from cnnzoo.training.optimizer import SGDL2, RMSpropL2
+from cnnzoo.training.precision import check_policy, float32_outputs, loss_scaled, precision_policy
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
-from cnnzoo.training.schedules import HalfLifeDecay, StepSchedule
+from cnnzoo.training.schedules import HalfLifeDecay, StepSchedule, WarmupLinearDecay
 from pipelines import datasets as pipe
 from pipelines.sources import ArrayDataset, load_dataset
 
@@ -67,6 +75,16 @@ class RunSpec:
         steps: train this many iterations instead of the recipe's.
         data: a directory with ``train/<class>/`` and ``val/<class>/`` image trees
             to train on instead of the recipe's dataset.
+        strategy: "default", "mirrored" or "multiworker" (see
+            `distributed.make_strategy`); the recipe's batch size is the global
+            batch, split over the replicas.
+        cpu_replicas: "mirrored" on a machine without GPUs: mirror over this many
+            logical CPU devices (testing and debugging).
+        sync_bn: BatchNormalization with the statistics of the global batch
+            rather than of each replica's shard.
+        precision: a Keras dtype policy of `precision.POLICIES`; under the mixed
+            ones the classifier output and the loss stay float32 and, for
+            mixed_float16, the loss is scaled.
     """
 
     arch: str
@@ -79,6 +97,10 @@ class RunSpec:
     epochs: int | None = None
     steps: int | None = None
     data: str | None = None
+    strategy: str = "default"
+    cpu_replicas: int | None = None
+    sync_bn: bool = False
+    precision: str = "float32"
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -90,6 +112,8 @@ class RunSpec:
         }
         if self.data:  # absent for the built-in datasets, as in runs from before it existed
             identity["data"] = str(self.data)
+        if self.precision != "float32":  # likewise
+            identity["precision"] = self.precision
         return identity
 
 
@@ -135,6 +159,10 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
             decay_rate=recipe.lr_decay,
             staircase=True,
         )
+    if recipe.lr_schedule == "warmup_linear":
+        # The cycle spans the run, also one shortened by --steps or --epochs.
+        warmup = min(recipe.warmup_steps, recipe.total_steps - 1)
+        return WarmupLinearDecay(recipe.lr, warmup, recipe.total_steps, start=recipe.warmup_lr)
     if recipe.lr_schedule == "plateau":
         # A plain rate is a variable that ReduceLROnPlateau can lower; it is saved
         # with the optimizer, so a resumed run keeps the lowered rate.
@@ -167,6 +195,9 @@ def make_model(
 ) -> keras.Model:
     """Build `arch` for `data`, initialize it, prepend the preprocessing and compile it.
 
+    Under a mixed global dtype policy (`precision.precision_policy`) the outputs
+    are made float32 and, for mixed_float16, the optimizer is loss-scaled.
+
     Args:
         arch: registered model name.
         recipe: resolved recipe.
@@ -184,7 +215,7 @@ def make_model(
     options = {"input_shape": (h + 2 * pad, w + 2 * pad, c), "classes": data.num_classes}
     if recipe.aux_loss_weight and supports_aux_heads(arch):
         options["aux_heads"] = True
-    net = cnnzoo.build(arch, **{**options, **arch_options})
+    net = float32_outputs(cnnzoo.build(arch, **{**options, **arch_options}))
     if recipe.init:
         from cnnzoo.training.init_schemes import apply_init_scheme
 
@@ -194,7 +225,8 @@ def make_model(
     if len(model.outputs) > 1:
         model = AuxiliaryLossModel(model, recipe.aux_loss_weight)
     loss, metrics = loss_and_metrics(recipe)
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=loss, metrics=metrics)
+    optimizer = loss_scaled(make_optimizer(recipe, steps_per_epoch))
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
 
 
@@ -218,9 +250,11 @@ def _check_resumable(spec: RunSpec) -> bool:
             f"{ckpt} exists but {run_file} does not: not a cnnzoo run directory; "
             "use another --model-dir"
         )
-    previous = json.loads(run_file.read_text(encoding="utf-8"))
-    current = spec.identity()
-    diffs = [k for k in current if previous.get(k) != current[k]]
+    # The optional fields of `RunSpec.identity` take their defaults when absent.
+    defaults = {"precision": "float32"}
+    previous = {**defaults, **json.loads(run_file.read_text(encoding="utf-8"))}
+    current = {**defaults, **spec.identity()}
+    diffs = [k for k in sorted(set(current) | set(previous)) if previous.get(k) != current.get(k)]
     if "recipe" in diffs:
         old, new = previous.get("recipe", {}), current["recipe"]
         diffs.remove("recipe")
@@ -280,8 +314,27 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     Returns:
         The results dict also written to results.json.
     """
+    return train(spec, verbose)[1]
+
+
+def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict[str, Any]]:
+    """`fit`, also returning the trained model (main classifier only).
+
+    In a multi-worker cluster every worker gets the model; only the chief saves it.
+    """
+    check_policy(spec.precision)
+    # First: mirroring over logical CPUs and joining a cluster must precede
+    # TensorFlow's device initialization.
+    strategy = distributed.make_strategy(spec.strategy, cpu_replicas=spec.cpu_replicas)
+    chief = distributed.is_chief(strategy)
     data = load_inputs(spec)
     spec, steps_per_epoch, interval = resolve_length(spec, data.n_train)
+    replicas = strategy.num_replicas_in_sync
+    if spec.recipe.batch_size % replicas:
+        raise ValueError(
+            f"batch size {spec.recipe.batch_size} does not split evenly over the "
+            f"{replicas} replicas of the {spec.strategy!r} strategy"
+        )
     recipe = spec.recipe
     # Keras's "epochs" are validation intervals; the data pipeline has real epochs.
     epochs = math.ceil(recipe.total_steps / interval)
@@ -289,27 +342,33 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     model_dir = spec.model_dir
     model_dir.mkdir(parents=True, exist_ok=True)
     resuming = _check_resumable(spec)
-    atomic_write_text(model_dir / RUN_FILE, json.dumps(spec.identity(), indent=2))
+    if chief:
+        atomic_write_text(model_dir / RUN_FILE, json.dumps(spec.identity(), indent=2))
 
     keras.utils.set_random_seed(spec.seed)
+    # Layers keep the policy they are built (or loaded) with.
+    with precision_policy(spec.precision), strategy.scope():
+        if resuming:
+            model, _ = load_trained(model_dir / CHECKPOINT, compile=True)
+        else:
+            model = make_model(
+                spec.arch,
+                recipe,
+                data,
+                data.stats_images,
+                steps_per_epoch,
+                spec.seed,
+                **spec.arch_options,
+            )
+    if spec.sync_bn:
+        distributed.set_sync_batch_norm(model)
+    done = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) if resuming else 0
+    initial_epoch = min(done // interval, epochs)
     if resuming:
-        model, _ = load_trained(model_dir / CHECKPOINT, compile=True)
-        done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        initial_epoch = min(done // interval, epochs)
-        cb.truncate_rows(model_dir / "history.csv", "epoch", keep_below=initial_epoch)
-        cb.truncate_rows(model_dir / "steps.csv", "iteration", keep_below=done + 1)
+        if chief:
+            cb.truncate_rows(model_dir / "history.csv", "epoch", keep_below=initial_epoch)
+            cb.truncate_rows(model_dir / "steps.csv", "iteration", keep_below=done + 1)
         print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
-    else:
-        model = make_model(
-            spec.arch,
-            recipe,
-            data,
-            data.stats_images,
-            steps_per_epoch,
-            spec.seed,
-            **spec.arch_options,
-        )
-        done = initial_epoch = 0
 
     to_targets = _targets(recipe, data.num_classes)
     # Resume at the exact batch: the data epoch of iteration `done`, less the
@@ -318,16 +377,22 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
     val_ds = data.val
     if to_targets is not None:
         train_ds, val_ds = train_ds.map(to_targets), val_ds.map(to_targets)
-    # Last: prefetch_to_device must end the pipeline.
-    train_ds = prefetch_to_accelerator(train_ds)
+    loop = None
+    if spec.strategy == "default":
+        # Last: prefetch_to_device must end the pipeline.
+        train_ds = prefetch_to_accelerator(train_ds)
+    else:
+        # The distributed dataset stages each replica's shard on its device itself.
+        loss, _ = loss_and_metrics(recipe)
+        loop = distributed.CustomLoop(model, loss, strategy, recipe.batch_size)
 
-    callbacks = [
-        cb.IterationLogs(),
-        cb.StopAtIteration(recipe.total_steps),
-        keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
-        cb.WindowedTrainingLog(model_dir / "steps.csv", every=min(50, interval)),
-        keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False),
-    ]
+    callbacks = [cb.IterationLogs(), cb.StopAtIteration(recipe.total_steps)]
+    if chief:
+        callbacks += [
+            keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
+            cb.WindowedTrainingLog(model_dir / "steps.csv", every=min(50, interval)),
+            keras.callbacks.TensorBoard(str(model_dir / "logs"), write_graph=False),
+        ]
     if recipe.lr_schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -342,20 +407,32 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         callbacks.append(cb.StopOnTrainingLoss(recipe.early_stop_loss, steps_per_epoch))
     divergence = cb.StopOnNonFiniteLoss()
     callbacks.append(divergence)
-    # Last, so that the checkpoint holds what the callbacks above changed.
-    callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
+    if chief:
+        # Last, so that the checkpoint holds what the callbacks above changed.
+        callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
     start = time.perf_counter()
-    start_iter = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    model.fit(
-        train_ds,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=interval,
-        validation_data=val_ds,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset orders each epoch itself, by (seed, epoch)
-        verbose=verbose,
-    )
+    start_iter = done
+    if loop is None:
+        model.fit(
+            train_ds,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=interval,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset orders each epoch itself, by (seed, epoch)
+            verbose=verbose,
+        )
+    else:
+        loop.fit(
+            train_ds,
+            steps_per_epoch=interval,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=1 if verbose == "auto" else verbose,
+            validation_data=val_ds,
+        )
     train_seconds = time.perf_counter() - start
     if divergence.diverged_at is not None:
         kept = (
@@ -381,7 +458,10 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         # The trained optimizer, as the saved model of a run without heads has it
         # (compile's default would be an unbuilt RMSprop in the saved file).
         final.compile(optimizer=model.optimizer, loss=loss, metrics=metrics)
-    scores = final.evaluate(test_ds, return_dict=True, verbose=0)
+    if loop is None:
+        scores = final.evaluate(test_ds, return_dict=True, verbose=0)
+    else:
+        scores = loop.evaluate(test_ds)
     images_trained = (iterations - start_iter) * recipe.batch_size
     results = {
         "arch": spec.arch,
@@ -403,8 +483,12 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         "input_shape": list(data.input_shape),
         "recipe": recipe.as_dict(),
         "arch_options": spec.arch_options,
+        "precision": spec.precision,
         "results": results,
     }
+    if not chief:
+        print(f"Test accuracy {results['test_accuracy']:.4f}; the chief writes the run's files")
+        return final, results
     save_trained(final, model_dir / "model.keras", metadata)
     atomic_write_text(model_dir / "results.json", json.dumps(results, indent=2))
     from cnnzoo.training.curves import plot_curves
@@ -420,4 +504,4 @@ def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
         f"Test accuracy {results['test_accuracy']:.4f} (top-5 {results['test_top5_accuracy']:.4f}) "
         f"after {iterations} iterations; model saved to {model_dir / 'model.keras'}"
     )
-    return results
+    return final, results
