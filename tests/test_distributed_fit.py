@@ -214,3 +214,31 @@ def test_killed_worker_fails_the_run_quickly_and_a_rerun_resumes(tmp_path):
         assert _max_difference(_weights(run), weights) <= TOL
     # The chief's history continues where the checkpoint left it, without repeats.
     assert [int(r["iterations"]) for r in _history(model_dir)] == list(range(10, total + 1, 10))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"batch_size": 15}, "batch size 15 does not split evenly over the 2 replicas"),
+        ({"clip_norm": 2.0}, "clips the gradient norm (clip_norm 2.0), which is not supported"),
+    ],
+    ids=["uneven_batch", "clip_norm"],
+)
+def test_mirrored_refuses_what_it_cannot_split(tmp_path, changes, message):
+    spec = _spec(
+        "wu2016_cifar",
+        _recipe(**changes),
+        tmp_path / "run",
+        strategy="mirrored",
+        cpu_replicas=2,
+    )
+    result = subprocess.run(
+        [sys.executable, WORKER, _spec_file(spec, tmp_path / "spec.json"), str(tmp_path / "o")],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "run" / "checkpoint.keras").exists()

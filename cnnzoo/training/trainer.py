@@ -335,6 +335,14 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
             f"batch size {spec.recipe.batch_size} does not split evenly over the "
             f"{replicas} replicas of the {spec.strategy!r} strategy"
         )
+    if spec.recipe.clip_norm and replicas > 1:
+        # Keras clips inside apply_gradients, each replica its own share of the
+        # gradient, before the replicas' shares are summed: not the global norm.
+        raise ValueError(
+            f"recipe {spec.recipe.name!r} clips the gradient norm (clip_norm "
+            f"{spec.recipe.clip_norm}), which is not supported over "
+            f"{replicas} replicas yet; train it on the default strategy"
+        )
     recipe = spec.recipe
     # Keras's "epochs" are validation intervals; the data pipeline has real epochs.
     epochs = math.ceil(recipe.total_steps / interval)
