@@ -2,10 +2,11 @@
 
 import os
 
-# TensorFlow enables its oneDNN CPU kernels by itself only on CPUs with AVX-512;
-# on this project's 2-core AVX2 machine they train ResNet-20 1.4-1.6x faster
-# (tools/bench_train.py, README "Performance"). Before TensorFlow is imported,
-# and only as a default: TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
+# TensorFlow enables its oneDNN CPU kernels by itself only on CPUs with AVX-512
+# (where turning them off cost ResNet-20 training 64% of its speed); on a 2-core
+# AVX2 machine they trained it 1.4-1.6x faster too (tools/bench_train.py, README
+# "Performance"). Before TensorFlow is imported, and only as a default:
+# TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import cnnzoo.layers  # noqa: E402, F401  (registers custom layers so .keras files load)

@@ -142,7 +142,7 @@ def test_fast_cifar_is_one_cycle_over_the_run():
     from cnnzoo.training.trainer import learning_rate
 
     r = get_recipe("fast_cifar").in_steps(390)
-    assert r.total_steps == 20 * 390 and r.label_smoothing == 0.1
+    assert r.total_steps == 40 * 390 and r.label_smoothing == 0.1
     lr = learning_rate(r, 390)
     assert isinstance(lr, WarmupLinearDecay)
     assert float(lr(0)) == pytest.approx(0.02) and float(lr(782)) == pytest.approx(0.2)
