@@ -85,10 +85,10 @@ _CIFAR_SIZE = 8
 
 # oneDNN's bfloat16 convolution gradient (TensorFlow 2.21, on a CPU with AVX-512 BF16)
 # returns sporadic NaNs when a convolution's input is 1x1: a 3x3/2 convolution of 3
-# channels, batch 32, gave non-finite kernel gradients 20 times in 30, a 7x7/2 one of 64
-# channels 8 in 30 (the same inputs each time); none at 2x2, none with oneDNN off. No
-# real input is 1x1, so under mixed_bfloat16 the nets that would see one get twice their
-# downsampling factor (2x2 at their last stage; checked in the test).
+# channels, batch 32, gave non-finite kernel gradients in none to two thirds of the tries,
+# varying run to run with the same inputs; none at 2x2, none with oneDNN off
+# (tools/check_bf16_conv.py). So under mixed_bfloat16 the nets that would see a 1x1
+# input get twice their downsampling factor (2x2 at their last stage; checked below).
 _BF16_SIZE = {
     "imagenet_resnet": 64,
     "googlenet": 64,
