@@ -127,6 +127,7 @@ def cmd_fit(args) -> int:
         cpu_replicas=args.cpu_replicas,
         sync_bn=args.sync_bn,
         precision=args.precision,
+        select=args.select,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -297,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         help="Keras dtype policy; the outputs and the loss stay float32, and "
         "mixed_float16 scales the loss",
+    )
+    p.add_argument(
+        "--select",
+        choices=["last", "best"],
+        default="last",
+        help="the model the run ends with and tests once: the schedule's last, or the "
+        "best on the validation split (needs --val-split; never chosen on the test set)",
     )
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)

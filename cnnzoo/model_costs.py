@@ -25,6 +25,7 @@ MULTIPLY_ADDS: dict[str, int] = {
     "preact_resnet110": 253149824,
     "preact_resnet152": 11282415616,
     "preact_resnet164": 244500992,
+    "preact_resnet32": 69124736,
     "preact_resnet50": 3857973248,
     "resnet101": 7570194432,
     "resnet110": 252887680,

@@ -68,3 +68,28 @@ def test_plot_curves_writes_png(tmp_path):
     hist.write_text("epoch,loss\n")
     with pytest.raises(ValueError, match="no epochs recorded"):
         plot_curves(hist, tmp_path / "d.png")
+
+
+def test_best_checkpoint_replaces_only_on_a_strictly_better_score(tmp_path):
+    import json
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    path = tmp_path / "best.keras"
+    best = cb.BestCheckpoint(path)
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    for epoch, score in [(1, 0.5), (2, 0.4), (3, float("nan")), (4, None)]:
+        best.on_epoch_end(epoch, {"val_accuracy": score})
+    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    # A resumed run starts from the recorded score, not from scratch.
+    resumed = cb.BestCheckpoint(path)
+    resumed.set_model(model)
+    assert resumed.best == 0.5
+    resumed.on_epoch_end(5, {"val_accuracy": 0.45})
+    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    resumed.on_epoch_end(6, {"val_accuracy": 0.75})
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["epoch"] == 7 and record["val_accuracy"] == 0.75
+    assert keras.saving.load_model(path).count_params() == model.count_params()

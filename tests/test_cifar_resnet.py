@@ -97,12 +97,11 @@ def test_card_figures():
         "preact_resnet164": 5.46,
         "wu_resnet32": 8.9,
     }
+    recipes = {"wu_resnet32": "wu_resnet_cifar"}
     for name in CIFAR_NAMES:
         card = cnnzoo.model_card(name)
         assert card.published.get("cifar10_test_error") == expected.get(name), name
-        assert card.default_recipe == (
-            "wu_resnet_cifar" if name == "wu_resnet32" else "he2016_cifar"
-        )
+        assert card.default_recipe == recipes.get(name, "he2016_cifar")
     # Plain nets share their residual twin's parameters (option A adds none).
     for depth in (20, 32, 44, 56, 110):
         assert (
@@ -263,10 +262,11 @@ def test_preact_structure():
 def test_wu_resnet32_structure():
     model = _default("wu_resnet32")
     names = {layer.name for layer in model.layers}
-    # 1 conv + 15 units of two convs + FC = 32 layers; stage-first units pre-activate
-    # both paths; 1x1 stride-2 projections where channels change (two of them).
+    # 1 conv + 15 units of two convs + FC = 32 layers; 1x1 stride-2 projections
+    # where channels change (two of them).
     assert sum(layer.name.endswith("_0_conv") for layer in model.layers) == 2
     assert model.get_layer("conv3_block1_0_conv").strides == (2, 2)
+    # W. Wu §3.2: only the first unit has BN-ReLU on its shortcut path...
     assert (
         model.get_layer("conv2_block1_1_conv").input
         is model.get_layer("conv2_block1_preact_relu").output
@@ -275,8 +275,36 @@ def test_wu_resnet32_structure():
         model.get_layer("conv2_block1_add").input[0]
         is model.get_layer("conv2_block1_preact_relu").output
     )
+    # ...the other shape-changing shortcuts project the raw input (§2.3), while
+    # their residual branch still starts with the unit's own BN-ReLU.
+    for stage in (3, 4):
+        raw = model.get_layer(f"conv{stage - 1}_block5_add").output
+        assert model.get_layer(f"conv{stage}_block1_0_conv").input is raw
+        # (the stride-2 3x3 pads explicitly, Caffe's way)
+        assert (
+            model.get_layer(f"conv{stage}_block1_1_pad").input
+            is model.get_layer(f"conv{stage}_block1_preact_relu").output
+        )
     assert {"post_bn", "post_relu", "conv4_block5_add"} <= names
     assert cnnzoo.model_card("wu_resnet32").default_recipe == "wu_resnet_cifar"
+
+
+def test_preact_resnet32_keeps_the_fb_resnet_torch_layout():
+    fb, wu = _default("preact_resnet32"), _default("wu_resnet32")
+    for stage in (3, 4):
+        proj = fb.get_layer(f"conv{stage}_block1_0_conv")
+        assert proj.input is fb.get_layer(f"conv{stage}_block1_preact_relu").output
+
+    # Same layers and sizes, only the wiring of two projections differs.
+    def sizes(model):
+        return [(layer.name, [w.shape for w in layer.weights]) for layer in model.layers[1:]]
+
+    assert sizes(fb) == sizes(wu)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    wu.set_weights(fb.get_weights())
+    assert not np.allclose(fb(x, training=False), wu(x, training=False), atol=1e-6)
+    with pytest.raises(ValueError, match="shared_preact"):
+        cnnzoo.build("preact_resnet32", shared_preact="every")
 
 
 # ------------------------------------------------------------------ builder options

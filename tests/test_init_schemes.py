@@ -45,6 +45,7 @@ def test_scheme_names():
     assert set(INIT_SCHEMES) == {
         "glorot_uniform",
         "caffe_xavier",
+        "msra",
         "he_normal",
         "wu2016_cifar_gaussian",
         "caffe_cifar10_quick",
@@ -96,6 +97,13 @@ def test_he_normal_and_glorot_uniform_statistics():
     apply_init_scheme(model, "he_normal", seed=0)
     conv3 = keras.ops.convert_to_numpy(model.get_layer("conv3").kernel)  # fan_in 5·5·16
     assert abs(conv3.std() / np.sqrt(2.0 / 400) - 1) < 0.1
+    # "msra" is the same untruncated Gaussian: 4.6% of a normal lies beyond 2 std,
+    # where Keras's truncated he_normal puts nothing.
+    apply_init_scheme(model, "msra", seed=0)
+    kernel = keras.ops.convert_to_numpy(model.get_layer("conv3").kernel)
+    np.testing.assert_array_equal(kernel, conv3)
+    beyond = np.mean(np.abs(kernel) > 2 * np.sqrt(2.0 / 400))
+    assert 0.03 < beyond < 0.065
     apply_init_scheme(model, "glorot_uniform", seed=0)
     conv3 = keras.ops.convert_to_numpy(model.get_layer("conv3").kernel)
     limit = np.sqrt(6.0 / (400 + 800))  # fan_out 5·5·32

@@ -189,3 +189,51 @@ def test_fit_refuses_an_unknown_precision(tmp_path):
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
         fit(spec, verbose=0)
     assert not (tmp_path / "r").exists()
+
+
+def test_select_best_keeps_and_tests_the_best_validation_model(tmp_path):
+    recipe = _fake_recipe(total_steps=40, validate_every=8, val_split=256)
+    spec = RunSpec("wu2016_cifar", recipe, tmp_path / "r", max_eval_images=64, select="best")
+    results = fit(spec, verbose=0)
+    rows = _rows(tmp_path / "r" / "history.csv")
+    scores = [float(r["val_accuracy"]) for r in rows]
+    best = int(np.argmax(scores))  # the earliest of equal scores
+    record = json.loads((tmp_path / "r" / "best.json").read_text())
+    assert record["iteration"] == int(float(rows[best]["iterations"]))
+    assert record["val_accuracy"] == pytest.approx(scores[best])
+    assert results["selected"]["by"] == "val_accuracy"
+    assert results["selected"]["iteration"] == record["iteration"]
+    # The saved model is the selected one, and its test figure is that model's.
+    from cnnzoo.model_io import load_trained
+
+    saved, meta = load_trained(tmp_path / "r" / "model.keras")
+    best_model, _ = load_trained(tmp_path / "r" / "best.keras")
+    for a, b in zip(saved.get_weights(), best_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert meta["results"]["selected"] == results["selected"]
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["select"] == "best"
+
+
+def test_select_best_refuses_to_select_on_the_test_set(tmp_path):
+    spec = RunSpec("wu2016_cifar", _fake_recipe(val_split=0), tmp_path / "r", select="best")
+    with pytest.raises(ValueError, match="validates on its test images"):
+        fit(spec, verbose=0)
+    assert not (tmp_path / "r" / "checkpoint.keras").exists()
+
+
+def test_wall_seconds_and_sessions_add_up_over_a_resume(tmp_path):
+    recipe = _fake_recipe(total_steps=16, validate_every=8)
+    part = tmp_path / "r"
+    fit(RunSpec("wu2016_cifar", recipe.override(total_steps=8), part, max_eval_images=32), 0)
+    run = json.loads((part / "run.json").read_text())
+    run["recipe"]["total_steps"] = 16  # as if the 16-iteration run had been killed at 8
+    (part / "run.json").write_text(json.dumps(run))
+    first = float(_rows(part / "history.csv")[0]["wall_seconds"])
+    fit(RunSpec("wu2016_cifar", recipe, part, max_eval_images=32), verbose=0)
+    rows = _rows(part / "history.csv")
+    assert [int(float(r["iterations"])) for r in rows] == [8, 16]
+    assert float(rows[0]["wall_seconds"]) == first
+    assert float(rows[1]["wall_seconds"]) > first
+    sessions = [json.loads(line) for line in (part / "sessions.jsonl").read_text().splitlines()]
+    assert [s["iteration"] for s in sessions] == [0, 8]
+    assert sessions[0]["machine"]["cores"] >= 1 and "isa" in sessions[0]["machine"]

@@ -63,6 +63,10 @@ BN_MOMENTUM = 0.9
 
 UNITS = ("original", "plain", "preact", "preact_bottleneck")
 SHORTCUTS = ("A", "B", "C")
+# Which pre-activation units share their BN-ReLU with the shortcut (see `stack_preact`):
+# "stage" the first unit of every stage (fb.resnet.torch's CIFAR model, [2]'s code),
+# "first" the network's very first unit only ([3] §3.2 and Fig. 4).
+SHARED_PREACT = ("stage", "first")
 
 
 # --------------------------------------------------------------------------- layers
@@ -203,14 +207,23 @@ def stack_original(x, filters, blocks, stride1, shortcut, kernel_initializer, na
     return x
 
 
-def stack_preact(x, filters, blocks, stride1, bottleneck, kernel_initializer, name):
-    """`blocks` pre-activation units; the first has stride `stride1` and a shared pre-activation.
+def stack_preact(x, filters, blocks, stride1, bottleneck, kernel_initializer, name, share_first):
+    """`blocks` pre-activation units; the first has stride `stride1`.
 
-    The first unit of every stage shares its BN-ReLU with the shortcut, as
-    fb.resnet.torch's CIFAR model does (``both_preact`` for each stage's first
-    unit) and resnet-pre-act.lua does for every unit that changes the shape (in
-    ResNet-164 these are the same units). For the very first unit this is the
-    BN-ReLU that other implementations put after conv1: the same graph.
+    `share_first` says whether the stage's first unit pre-activates its shortcut
+    too; the builder's `shared_preact` decides it per stage:
+
+    * ``"stage"``: the first unit of every stage shares its BN-ReLU with the
+      shortcut, as fb.resnet.torch's CIFAR model does (``both_preact`` for each
+      stage's first unit) and resnet-pre-act.lua does for every unit that changes
+      the shape (in ResNet-164 these are the same units);
+    * ``"first"``: only the network's first unit does ([3] §3.2: "in the first
+      residual unit the shortcut path also has a BN layer and a ReLU layer"); the
+      other shape-changing shortcuts subsample the raw input and project it with
+      a 1x1 convolution ([3] §2.3, eq. 23), a stride-2 1x1 convolution here.
+
+    For the very first unit the shared BN-ReLU is the one other implementations
+    put after conv1: the same graph.
 
     Args:
         x: input tensor.
@@ -220,6 +233,7 @@ def stack_preact(x, filters, blocks, stride1, bottleneck, kernel_initializer, na
         bottleneck: bottleneck units instead of basic ones.
         kernel_initializer: initializer of the convolution kernels.
         name: stage prefix, e.g. ``"conv2"``.
+        share_first: whether the first unit shares its BN-ReLU with the shortcut.
 
     Returns:
         Output tensor of the stage.
@@ -229,7 +243,7 @@ def stack_preact(x, filters, blocks, stride1, bottleneck, kernel_initializer, na
             x,
             filters,
             stride1 if b == 1 else 1,
-            shared_preact=b == 1,
+            shared_preact=share_first and b == 1,
             bottleneck=bottleneck,
             kernel_initializer=kernel_initializer,
             name=f"{name}_block{b}",
@@ -261,6 +275,7 @@ def cifar_resnet(
     name="cifar_resnet",
     kernel_initializer="he_normal",
     shortcut=None,
+    shared_preact="stage",
 ):
     """Build a CIFAR residual (or plain) network with `blocks` units per stage.
 
@@ -289,6 +304,9 @@ def cifar_resnet(
         shortcut: ``"A"`` (default), ``"B"`` or ``"C"`` for ``unit="original"``
             (see `basic_block`); must be ``None`` for the other units, whose
             shortcuts the papers fix.
+        shared_preact: for the pre-activation units, which units pre-activate
+            their shortcut too: ``"stage"`` (each stage's first, fb.resnet.torch)
+            or ``"first"`` (the network's first only, [3]); see `stack_preact`.
 
     Returns:
         A `keras.Model`.
@@ -312,6 +330,10 @@ def cifar_resnet(
         raise ValueError(
             f"shortcut={shortcut!r} applies only to unit='original' (resnet20..resnet1202); "
             f"unit={unit!r} has its shortcuts fixed by its paper"
+        )
+    if shared_preact not in SHARED_PREACT:
+        raise ValueError(
+            f"unknown shared_preact {shared_preact!r}; expected one of {SHARED_PREACT}"
         )
     if int(blocks) != blocks or blocks < 1:
         raise ValueError(f"blocks must be a positive int, got {blocks!r}")
@@ -347,6 +369,7 @@ def cifar_resnet(
                 unit == "preact_bottleneck",
                 kernel_initializer,
                 name=f"conv{i + 2}",
+                share_first=shared_preact == "stage" or i == 0,
             )
         x = _bn(x, "post")
         x = _relu(x, "post")
@@ -377,6 +400,8 @@ class CifarVariant:
     unit: str
     blocks: int
     card: ModelCard
+    # Builder options the variant fixes (e.g. where pre-activations are shared).
+    options: dict = dataclasses.field(default_factory=dict)
 
 
 def _he2016(name, blocks, params, error, note=""):
@@ -490,18 +515,43 @@ VARIANTS: dict[str, CifarVariant] = {
             name="wu_resnet32",
             family="cifar_resnet",
             paper=_WU,
-            section="ResNet-32: conv 16, 3x5 pre-activation units (16/32/64), GAP, FC",
+            section="§3.2 and Fig. 4: conv 16, 3x5 pre-activation units (16/32/64), GAP, FC",
             input_shape=(32, 32, 3),
             num_classes=10,
+            # As preact_resnet32: the layouts differ in which tensor feeds the two
+            # 1x1 projections, not in their size. 464,154 (resnet32) + 16*32 + 32*64.
             trainable_params=466_714,
             default_recipe="wu_resnet_cifar",
             dataset="cifar10",
             # 91.1% test accuracy.
             published={"cifar10_test_error": 8.9},
-            published_source="W. Wu (SCNU): 91.1% CIFAR-10 test accuracy",
-            notes="Each group's first unit shares its BN-ReLU with the shortcut; 1x1 "
-            "stride-2 projection where channels change. Structurally the pre-activation "
-            "ResNet-32 of fb.resnet.torch.",
+            published_source="W. Wu (SCNU), §3.3: 91.1% CIFAR-10 test accuracy",
+            notes="Follows the text (§3.2): only the network's first unit has BN-ReLU on "
+            "its shortcut path; the other two shape-changing shortcuts subsample the raw "
+            "input and project it with a 1x1 convolution (§2.3), a stride-2 1x1 "
+            "convolution here. Fig. 4 is not in the text: the BN-ReLU after the last "
+            "unit, which pre-activation nets need before pooling, follows He et al.'s "
+            "Identity mappings code. preact_resnet32 is the fb.resnet.torch layout.",
+        ),
+        options={"shared_preact": "first"},
+    ),
+    "preact_resnet32": CifarVariant(
+        "preact",
+        5,
+        ModelCard(
+            name="preact_resnet32",
+            family="cifar_resnet",
+            paper=_HE2016_IDENTITY,
+            section="Fig. 4(e) full pre-activation, basic units, n=5 (fb.resnet.torch)",
+            input_shape=(32, 32, 3),
+            num_classes=10,
+            trainable_params=466_714,
+            default_recipe="he2016_cifar",
+            dataset="cifar10",
+            published_source="no published figure for this depth",
+            notes="fb.resnet.torch's pre-activation ResNet-32: every stage's first unit "
+            "shares its BN-ReLU with the 1x1 stride-2 projection shortcut. It was "
+            "cnnzoo's wu_resnet32 before that followed W. Wu's text.",
         ),
     ),
 }
@@ -530,7 +580,7 @@ def _make_builder(variant_name: str) -> Callable[..., keras.Model]:
             classifier_activation=classifier_activation,
             name=name,
             kernel_initializer=kernel_initializer,
-            **options,
+            **{**variant.options, **options},
         )
 
     builder.__name__ = builder.__qualname__ = variant_name
@@ -555,4 +605,5 @@ plain56 = _make_builder("plain56")
 plain110 = _make_builder("plain110")
 preact_resnet110 = _make_builder("preact_resnet110")
 preact_resnet164 = _make_builder("preact_resnet164")
+preact_resnet32 = _make_builder("preact_resnet32")
 wu_resnet32 = _make_builder("wu_resnet32")

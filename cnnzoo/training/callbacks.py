@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
+import time
 from pathlib import Path
 
 import keras
 from keras import ops
 
-from cnnzoo.model_io import atomic_write_bytes
+from cnnzoo.model_io import atomic_write_bytes, atomic_write_text
 
 
 class IterationLogs(keras.callbacks.Callback):
@@ -176,6 +178,76 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             print(f"\nNot checkpointing epoch {epoch + 1}: its training loss is {loss}")
             return
         atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
+
+
+class WallClock(keras.callbacks.Callback):
+    """Adds ``wall_seconds``, the run's training time so far, to each epoch's logs.
+
+    A run may span several sessions (and machines): the count goes on from
+    `previous`, the figure of the last epoch the checkpoint kept, so the CSV's
+    last row is the run's whole wall time, validations included.
+
+    Args:
+        previous: seconds spent by earlier sessions of the run.
+    """
+
+    def __init__(self, previous: float = 0.0):
+        super().__init__()
+        self.previous = float(previous)
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["wall_seconds"] = round(self.previous + time.perf_counter() - self._start, 1)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the model of the best validation score so far, for selection on validation.
+
+    Writes `path` (atomically, like `AtomicCheckpoint`) and beside it a JSON
+    record ``{"iteration", "epoch", monitor}`` whenever `monitor` improves
+    strictly, so the earliest of equal scores is kept. A resumed run reads the
+    record back and only a better score replaces it.
+
+    Args:
+        path: the ``.keras`` file of the best model.
+        monitor: the logs' key to maximize (a held-out validation metric: never
+            the test set's, which must stay unseen until the end).
+    """
+
+    def __init__(self, path: str | Path, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.path = Path(path)
+        self.record = self.path.with_suffix(".json")
+        self.monitor = monitor
+        self.best = -math.inf
+        if self.record.is_file() and self.path.is_file():
+            self.best = float(json.loads(self.record.read_text(encoding="utf-8"))[monitor])
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)) or float(value) <= self.best:
+            return
+        self.best = float(value)
+        iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
+        record = {"iteration": iteration, "epoch": epoch + 1, self.monitor: self.best}
+        atomic_write_text(self.record, json.dumps(record, indent=2))
+
+
+def last_value(path: str | Path, column: str) -> float | None:
+    """The `column` of a CSV's last row (None when the file, row or column is absent)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not rows[-1].get(column):
+        return None
+    return float(rows[-1][column])
 
 
 def truncate_rows(path: str | Path, column: str, keep_below: int) -> None:

@@ -111,6 +111,9 @@ class _Scheme:
 _SCHEMES: dict[str, _Scheme] = {
     "glorot_uniform": _Scheme(_glorot_uniform),
     "caffe_xavier": _Scheme(_caffe_xavier),
+    # Caffe's name for He et al.'s filler, which the recipes citing them use; Keras's
+    # own "he_normal" initializer truncates, this scheme does not.
+    "msra": _Scheme(_he_normal),
     "he_normal": _Scheme(_he_normal),
     "wu2016_cifar_gaussian": _Scheme(
         _gaussian(_WU2016_CIFAR_STDS), required=tuple(_WU2016_CIFAR_STDS), covers_all=False
@@ -164,7 +167,8 @@ def apply_init_scheme(model: keras.Model, scheme: str, seed: int = 0) -> None:
         scheme: one of `INIT_SCHEMES`:
             "glorot_uniform" (Glorot & Bengio 2010; biases 0),
             "caffe_xavier" (Caffe's "xavier" filler, U[±sqrt(3 / fan_in)]; biases 0),
-            "he_normal" (He et al. 2015 §2.2, N(0, 2 / fan_in); biases 0),
+            "msra" or its alias "he_normal" (He et al. 2015 §2.2, the untruncated
+            N(0, 2 / fan_in); biases 0),
             "wu2016_cifar_gaussian" (W. Wu 2016 §3.2.1: N(0, σ²) with σ = 1e-4 for
             conv1 and conv2, 1e-3 for conv3, 1e-2 for fc1, 1e-1 for predictions;
             biases 0), "caffe_cifar10_quick" (the same layers with Caffe's

@@ -42,6 +42,8 @@ class TrainingInputs:
         val: batched validation set (what the curves and plateau schedules watch).
         test: batched test set.
         n_test: images in `test`.
+        val_is_test: whether `val` is the test set itself (no held-out split):
+            fine for the papers' test curves, never for selecting a model.
     """
 
     name: str
@@ -53,6 +55,7 @@ class TrainingInputs:
     val: tf.data.Dataset
     test: tf.data.Dataset
     n_test: int
+    val_is_test: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -105,6 +108,7 @@ def array_inputs(
         val=pipe.eval_dataset(*limit_examples(val, max_eval_images), eval_batch),
         test=pipe.eval_dataset(*test, eval_batch),
         n_test=len(test[0]),
+        val_is_test=recipe.val_split == 0,
     )
 
 
@@ -221,4 +225,6 @@ def folder_inputs(
         val=evaluation(max_eval_images),
         test=evaluation(max_eval_images),
         n_test=n_test,
+        # The papers' single-crop figures are on ImageNet's val set, as here.
+        val_is_test=True,
     )

@@ -310,6 +310,8 @@ RECIPES: dict[str, Recipe] = {
             total_steps=64_000,
             lr=0.1,
             lr_boundaries=(32_000, 48_000),
+            # §4.2: "We use the weight initialization in [13]" (He et al. 2015).
+            init="msra",
             arch_overrides={
                 # §4.2: "for the 110-layer network ... 0.01 to warm up the training
                 # until the training error is below 80% (about 400 iterations)";
@@ -337,6 +339,8 @@ RECIPES: dict[str, Recipe] = {
             lr_boundaries=(32_000, 48_000, 64_000),
             warmup_steps=500,
             warmup_lr=0.01,
+            # §3.2: initialized "with the method of [2]" (He et al. 2015).
+            init="msra",
         ),
         Recipe(
             name="fast_cifar",
@@ -461,6 +465,8 @@ RECIPES: dict[str, Recipe] = {
             momentum=0.9,
             weight_decay=1e-4,
             lr_schedule="plateau",
+            # §3.4: "We initialize the weights as in [13]" (He et al. 2015).
+            init="msra",
         ),
         Recipe(
             name="szegedy2014",

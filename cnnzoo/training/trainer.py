@@ -4,7 +4,11 @@ A run lives in its model directory:
 
     run.json          what was asked (architecture, resolved recipe, seed)
     checkpoint.keras  the model and optimizer after the last finished epoch
-    history.csv       one row per epoch (loss, accuracy, validation, lr, iterations)
+    history.csv       one row per epoch (loss, accuracy, validation, lr, iterations,
+                      wall_seconds: the run's training time so far, over all sessions)
+    sessions.jsonl    one line per invocation: when, from which iteration, on what machine
+    best.keras        with --select best: the model of the best validation accuracy
+                      (+ best.json: its iteration and score)
     steps.csv         training loss and accuracy of every 50 iterations
     logs/             TensorBoard
     model.keras       the final model (+ model.json, its metadata)
@@ -55,7 +59,9 @@ from pipelines import datasets as pipe
 from pipelines.sources import ArrayDataset, load_dataset
 
 CHECKPOINT = "checkpoint.keras"
+BEST = "best.keras"
 RUN_FILE = "run.json"
+SELECTIONS = ("last", "best")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +91,10 @@ class RunSpec:
         precision: a Keras dtype policy of `precision.POLICIES`; under the mixed
             ones the classifier output and the loss stay float32 and, for
             mixed_float16, the loss is scaled.
+        select: which model the run ends with, is tested and saved as model.keras:
+            "last" (the end of the schedule, as the papers report) or "best" (the
+            best validation accuracy seen; needs a validation split held out of
+            the training set, never the test set).
     """
 
     arch: str
@@ -101,6 +111,7 @@ class RunSpec:
     cpu_replicas: int | None = None
     sync_bn: bool = False
     precision: str = "float32"
+    select: str = "last"
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -114,6 +125,8 @@ class RunSpec:
             identity["data"] = str(self.data)
         if self.precision != "float32":  # likewise
             identity["precision"] = self.precision
+        if self.select != "last":  # likewise
+            identity["select"] = self.select
         return identity
 
 
@@ -251,7 +264,7 @@ def _check_resumable(spec: RunSpec) -> bool:
             "use another --model-dir"
         )
     # The optional fields of `RunSpec.identity` take their defaults when absent.
-    defaults = {"precision": "float32"}
+    defaults = {"precision": "float32", "select": "last"}
     previous = {**defaults, **json.loads(run_file.read_text(encoding="utf-8"))}
     current = {**defaults, **spec.identity()}
     diffs = [k for k in sorted(set(current) | set(previous)) if previous.get(k) != current.get(k)]
@@ -274,6 +287,54 @@ def _field(d: dict, dotted: str):
     for part in dotted.split("."):
         d = d.get(part) if isinstance(d, dict) else None
     return d
+
+
+def _check_selection(spec: RunSpec, data: TrainingInputs) -> None:
+    """Refuse to select a model on anything but a held-out validation split."""
+    if spec.select not in SELECTIONS:
+        raise ValueError(f"select must be one of {SELECTIONS}, got {spec.select!r}")
+    if spec.select == "best" and data.val_is_test:
+        raise ValueError(
+            "--select best picks the model on the validation set, and this run validates "
+            "on its test images (no held-out split): selecting there would report a test "
+            "figure chosen on the test set. Hold images out of the training set "
+            "(--val-split N) or use --select last."
+        )
+
+
+def _record_session(model_dir: Path, iteration: int) -> None:
+    """Append when, from which iteration and on what machine this invocation trains."""
+    import platform
+
+    import tensorflow as tf
+
+    from cnnzoo.hardware import cpu_info
+
+    record = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "iteration": iteration,
+        "host": platform.node(),
+        "machine": cpu_info(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+    with open(model_dir / "sessions.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _best_model(model_dir: Path, last: keras.Model) -> tuple[keras.Model, dict[str, Any]]:
+    """The best-validation model the run kept, and how it was selected.
+
+    A run whose validations never produced a finite score falls back to `last`.
+    """
+    path = model_dir / BEST
+    record_path = path.with_suffix(".json")
+    if not (path.is_file() and record_path.is_file()):
+        print(f"No validation score was recorded; {model_dir} keeps the last model")
+        return last, {"by": "last", "iteration": int(last.optimizer.iterations.numpy())}
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    model, _ = load_trained(path, compile=True)
+    return model, {"by": "val_accuracy", **record}
 
 
 def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int, int]:
@@ -328,6 +389,7 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
     strategy = distributed.make_strategy(spec.strategy, cpu_replicas=spec.cpu_replicas)
     chief = distributed.is_chief(strategy)
     data = load_inputs(spec)
+    _check_selection(spec, data)
     spec, steps_per_epoch, interval = resolve_length(spec, data.n_train)
     replicas = strategy.num_replicas_in_sync
     if spec.recipe.batch_size % replicas:
@@ -377,6 +439,8 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
             cb.truncate_rows(model_dir / "history.csv", "epoch", keep_below=initial_epoch)
             cb.truncate_rows(model_dir / "steps.csv", "iteration", keep_below=done + 1)
         print(f"Resuming {model_dir} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
+    if chief:
+        _record_session(model_dir, done)
 
     to_targets = _targets(recipe, data.num_classes)
     # Resume at the exact batch: the data epoch of iteration `done`, less the
@@ -394,7 +458,12 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
         loss, _ = loss_and_metrics(recipe)
         loop = distributed.CustomLoop(model, loss, strategy, recipe.batch_size)
 
-    callbacks = [cb.IterationLogs(), cb.StopAtIteration(recipe.total_steps)]
+    previous_seconds = cb.last_value(model_dir / "history.csv", "wall_seconds") if resuming else 0
+    callbacks = [
+        cb.IterationLogs(),
+        cb.WallClock(previous_seconds or 0.0),
+        cb.StopAtIteration(recipe.total_steps),
+    ]
     if chief:
         callbacks += [
             keras.callbacks.CSVLogger(str(model_dir / "history.csv"), append=True),
@@ -415,6 +484,8 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
         callbacks.append(cb.StopOnTrainingLoss(recipe.early_stop_loss, steps_per_epoch))
     divergence = cb.StopOnNonFiniteLoss()
     callbacks.append(divergence)
+    if chief and spec.select == "best":
+        callbacks.append(cb.BestCheckpoint(model_dir / BEST, monitor="val_accuracy"))
     if chief:
         # Last, so that the checkpoint holds what the callbacks above changed.
         callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
@@ -458,6 +529,9 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
     test_ds = data.test
     if to_targets is not None:
         test_ds = test_ds.map(to_targets)
+    selection = {"by": "last", "iteration": iterations}
+    if spec.select == "best":
+        model, selection = _best_model(model_dir, model)
     # Auxiliary heads are for training only: the test scores and the saved model
     # are the main classifier's.
     final = inference_model(model)
@@ -479,6 +553,7 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
         "test_top5_accuracy": float(scores["top5_accuracy"]),
         "test_loss": float(scores["loss"]),
         "test_images": int(data.n_test),
+        "selected": selection,
         "wall_seconds_this_session": round(train_seconds, 1),
         "train_images_per_second": round(images_trained / train_seconds, 1)
         if images_trained
