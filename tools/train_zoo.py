@@ -54,7 +54,7 @@ class ZooRow:
     def command(self, seed: int, model_dir: Path, data_dir: str | None) -> list[str]:
         cmd = ["cnnzoo", "fit", "--arch", self.arch, "--recipe", self.recipe]
         cmd += ["--seed", str(seed), "--select", "best", *self.flags]
-        cmd += ["--model-dir", str(model_dir)]
+        cmd += ["--model-dir", str(model_dir), "--verbose", "2"]
         return cmd + (["--data-dir", data_dir] if data_dir else [])
 
 
