@@ -4,7 +4,7 @@ The public surface is `build(name, **overrides)`, `list_models(pattern)` and
 `model_card(name)`, in the manner of timm's `create_model` / `list_models` and
 torchvision's `get_model`. A card holds what the paper says about the model;
 figures that the code can measure (parameters, multiply-adds) are measured by
-`cnnzoo.analysis`, and tests compare them with the card's published ones.
+`cnnzoo.costs`, and tests compare them with the card's published ones.
 """
 
 from __future__ import annotations
@@ -14,50 +14,10 @@ import fnmatch
 from collections.abc import Callable
 from typing import Any
 
+from cnnzoo.cards import ModelCard
+
 _BUILDERS: dict[str, Callable[..., Any]] = {}
 _CARDS: dict[str, ModelCard] = {}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelCard:
-    """What the paper says about one registered model.
-
-    Attributes:
-        name: registry name, e.g. ``"resnet20"``.
-        family: module-level family, e.g. ``"cifar_resnet"``.
-        paper: citation of the paper that defines the network.
-        section: table / section / figure of the paper the architecture follows.
-        input_shape: (height, width, channels) the model is built for by default.
-        num_classes: classes of the default classifier.
-        trainable_params: the published (or derived and reported) trainable-parameter
-            count of the default configuration; tests assert the built model has it.
-        default_recipe: name of the training recipe in `cnnzoo.training.recipes`.
-        dataset: the dataset the default recipe trains on.
-        published: published accuracy figures, e.g. ``{"cifar10_test_error": 8.75}``.
-        published_source: where the published figures come from.
-        notes: anything a user should know (deviations, conventions).
-        multiply_adds: multiply-adds per image of the default configuration, as
-            `cnnzoo.analysis.multiply_adds` computes them (filled in by `model_card`
-            from `cnnzoo.model_costs`, which a test recomputes).
-    """
-
-    name: str
-    family: str
-    paper: str
-    section: str
-    input_shape: tuple[int, int, int]
-    num_classes: int
-    trainable_params: int | None
-    default_recipe: str | None = None
-    dataset: str | None = None
-    published: dict[str, float] = dataclasses.field(default_factory=dict)
-    published_source: str = ""
-    notes: str = ""
-    multiply_adds: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The card as plain JSON-able data."""
-        return dataclasses.asdict(self)
 
 
 def register_model(card: ModelCard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -118,11 +78,12 @@ def model_card(name: str) -> ModelCard:
     Raises:
         KeyError: for an unknown name (the message lists close names).
     """
-    from cnnzoo.model_costs import MULTIPLY_ADDS
+    from cnnzoo.costs import card_multiply_adds
 
     card = _CARDS[_lookup(name)]
-    if card.multiply_adds is None and name in MULTIPLY_ADDS:
-        card = dataclasses.replace(card, multiply_adds=MULTIPLY_ADDS[name])
+    costs = card_multiply_adds()
+    if card.multiply_adds is None and name in costs:
+        card = dataclasses.replace(card, multiply_adds=costs[name])
     return card
 
 

@@ -15,9 +15,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from pipelines.errors import DataError
-from pipelines.tfds_source import host_reachable, load_tfds_arrays
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 # The class order of the official release (batches.meta.txt).
 CLASS_NAMES = (

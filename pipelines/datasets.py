@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines.augment import CIFAR_PAD, pad_crop_flip
+from cnnzoo.pipelines.augment import CIFAR_PAD, pad_crop_flip
 
 # Mixed into the seed so augmentation draws never reuse the shuffle's random stream.
 _AUGMENT_STREAM = 1

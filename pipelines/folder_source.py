@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines.errors import DataError
+from cnnzoo.pipelines.errors import DataError
 
 # The formats tf.io.decode_image reads (its own error lists JPEG, PNG, GIF, BMP,
 # WebP); compared case-insensitively, so ImageNet's ".JPEG" counts.
@@ -346,7 +345,7 @@ def folder_dataset(
 def epoch_order(n: int, seed: int, epoch) -> tf.Tensor:
     """The permutation of ``n`` examples for one epoch, a pure function of (seed, epoch).
 
-    The same construction as `pipelines.datasets.train_dataset`, so a resumed
+    The same construction as `cnnzoo.pipelines.datasets.train_dataset`, so a resumed
     run sees the same orders as an uninterrupted one.
 
     Args:
@@ -368,7 +367,7 @@ def folder_epoch(
     skip_corrupt: bool = False,
     skipped: SkippedFiles | None = None,
 ) -> Callable[[tf.Tensor], tf.data.Dataset]:
-    """The epoch source for `pipelines.imagenet_augment.train_stream`.
+    """The epoch source for `cnnzoo.pipelines.imagenet_augment.train_stream`.
 
     Args:
         source: the tree's `FolderIndex`.

@@ -12,16 +12,17 @@ values (in [0, 255] before PCA colour noise, which may step slightly outside):
   224 or 299, flip (Szegedy et al. 2015 §6).
 - `pca_lighting`: AlexNet's colour noise along the RGB principal components (§4.1).
 
-`train_stream` turns an epoch source (`pipelines.folder_source.folder_epoch`,
-`pipelines.tfrecord_source.tfrecord_epoch`, `pipelines.imagenet_source.imagenet_epoch`)
+`train_stream` turns an epoch source (`cnnzoo.pipelines.folder_source.folder_epoch`,
+`cnnzoo.pipelines.tfrecord_source.tfrecord_epoch`,
+`cnnzoo.pipelines.imagenet_source.imagenet_epoch`)
 into the batched training stream. Every random draw comes from stateless ops
-seeded by (seed, epoch, position in the epoch), as in `pipelines.datasets`, so a
+seeded by (seed, epoch, position in the epoch), as in `cnnzoo.pipelines.datasets`, so a
 run is reproducible and resumes exactly at an epoch boundary.
 
 The statistics (per-channel mean and std, per-pixel mean image, RGB covariance
 eigen-decomposition) are computed in one pass over a stream by `compute_stats`,
 so the data never has to fit in memory, and stored by `save_stats` for training,
-evaluation and export to share. Like `pipelines.stats`, they are in [0, 1] units.
+evaluation and export to share. Like `cnnzoo.pipelines.stats`, they are in [0, 1] units.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines.errors import DataError
+from cnnzoo.pipelines.errors import DataError
 
 # Krizhevsky et al. 2012 §2: images rescaled so the shorter side is 256, central
 # 256x256 patch; §4.1: random 224x224 patches and their horizontal reflections.
@@ -58,7 +58,7 @@ INCEPTION_SIZE = 299
 # the paper gives no number).
 CROP_ATTEMPTS = 10
 # Mixed into the seed so augmentation draws never reuse the shuffle's random stream,
-# the same constant as pipelines.datasets.
+# the same constant as cnnzoo.pipelines.datasets.
 _AUGMENT_STREAM = 1
 _SCALE = 255.0
 
@@ -75,7 +75,7 @@ def resize_shorter_side(image, side) -> tf.Tensor:
 
     Bilinear with antialiasing, so downscaling a large photo averages its pixels
     instead of skipping them (what PIL and torchvision do). Size and resampling are
-    those of the evaluation views (`pipelines.views.shorter_side_size` and
+    those of the evaluation views (`cnnzoo.pipelines.views.shorter_side_size` and
     ``resize_shorter``), so training and evaluation see images resized alike.
 
     Args:
@@ -366,11 +366,11 @@ def train_stream(
 
     Each epoch's images (from ``epoch_source(epoch)``) are augmented with
     `image_seed` (seed, epoch, position) and cut into full batches; the last
-    partial batch of each epoch is dropped, as in `pipelines.datasets`.
+    partial batch of each epoch is dropped, as in `cnnzoo.pipelines.datasets`.
 
     Args:
         epoch_source: ``epoch -> dataset of (uint8 (H, W, 3), int32 label)``, e.g.
-            `pipelines.folder_source.folder_epoch`; ``epoch`` is an int64 tensor.
+            `cnnzoo.pipelines.folder_source.folder_epoch`; ``epoch`` is an int64 tensor.
         augment: ``(image, seed) -> float32 (S, S, 3)``, e.g. from `make_augment`.
         batch_size: images per batch.
         seed: the run's seed (use the one the epoch source shuffles with).

@@ -5,7 +5,7 @@ after registration, and tensorflow-datasets prepares them from its "manual
 directory". This module checks that the archives are there before preparing
 (otherwise tfds fails deep inside its generator), then reads the prepared
 records with the images still encoded and decodes them with
-`pipelines.folder_source.decode_images`, so corrupt images are handled as in
+`cnnzoo.pipelines.folder_source.decode_images`, so corrupt images are handled as in
 the other sources and the stream is the same: ``(uint8 (H, W, 3), int32 label)``.
 
 The labels are tfds' ClassLabel indices, from its sorted synset list, which is
@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
-
-from pipelines.errors import DataError
-from pipelines.folder_source import SkippedFiles, decode_images
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images
 
 NAME = "imagenet2012"
 # The archives tfds' imagenet2012 builder reads from its manual directory
@@ -174,7 +173,7 @@ def imagenet_dataset(
     Args:
         builder: from `imagenet_builder`.
         split: "train" or "validation".
-        skip_corrupt, skipped: see `pipelines.folder_source.decode_images`.
+        skip_corrupt, skipped: see `cnnzoo.pipelines.folder_source.decode_images`.
 
     Returns:
         A finite, unbatched, prefetched dataset of ``(uint8 (H, W, 3), int32 label)``.
@@ -192,14 +191,14 @@ def imagenet_epoch(
     skip_corrupt: bool = False,
     skipped: SkippedFiles | None = None,
 ) -> Callable[[tf.Tensor], tf.data.Dataset]:
-    """The epoch source for `pipelines.imagenet_augment.train_stream`.
+    """The epoch source for `cnnzoo.pipelines.imagenet_augment.train_stream`.
 
     Args:
         builder: from `imagenet_builder`.
         split: normally "train".
         seed: the run's seed; each epoch's shuffle is seeded by (seed, epoch).
         shuffle_buffer: records held for shuffling.
-        skip_corrupt, skipped: see `pipelines.folder_source.decode_images`.
+        skip_corrupt, skipped: see `cnnzoo.pipelines.folder_source.decode_images`.
 
     Returns:
         ``epoch -> dataset`` of that epoch's decoded ``(uint8 (H, W, 3), int32 label)``.

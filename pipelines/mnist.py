@@ -16,9 +16,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-
-from pipelines.errors import DataError
-from pipelines.tfds_source import host_reachable, load_tfds_arrays
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 NUM_CLASSES = len(CLASS_NAMES)

@@ -78,12 +78,12 @@ def load_dataset(name: str, data_dir: str | None = None) -> ArrayDataset:
         An `ArrayDataset`.
     """
     if name == "cifar10":
-        from pipelines import cifar10
+        from cnnzoo.pipelines import cifar10
 
         splits = cifar10.load_cifar10(data_dir)
         return ArrayDataset("cifar10", splits["train"], splits["test"], tuple(cifar10.CLASS_NAMES))
     if name == "mnist":
-        from pipelines import mnist
+        from cnnzoo.pipelines import mnist
 
         splits = mnist.load_mnist(data_dir)
         return ArrayDataset("mnist", splits["train"], splits["test"], tuple(mnist.CLASS_NAMES))

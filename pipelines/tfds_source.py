@@ -14,8 +14,7 @@ import socket
 from collections.abc import Callable
 
 import numpy as np
-
-from pipelines.errors import DataUnavailableError
+from cnnzoo.pipelines.errors import DataUnavailableError
 
 SPLITS = ("train", "test")
 # Long enough for a slow but working connection, short enough that an offline

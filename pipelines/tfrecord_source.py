@@ -9,7 +9,7 @@ from 0 take ``label_offset=0``. Other keys (``image``/``label`` in
 tensorflow-datasets' own files) are parameters.
 
 The decoded stream is the same as the class-folder source's: ``(uint8 (H, W, 3),
-int32 label)``, decoded in parallel by `pipelines.folder_source.decode_images`,
+int32 label)``, decoded in parallel by `cnnzoo.pipelines.folder_source.decode_images`,
 with the same handling of images that cannot be decoded (each named by its file
 and record number).
 """
@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
-from pipelines.errors import DataError
-from pipelines.folder_source import SkippedFiles, decode_images, epoch_order
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images, epoch_order
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "image/class/label"
@@ -223,7 +222,7 @@ def tfrecord_dataset(
         files: a glob, a directory or a list of TFRecord files.
         image_key, label_key, label_offset, num_classes, compression_type: see
             `tfrecord_records`.
-        skip_corrupt, skipped: see `pipelines.folder_source.decode_images`.
+        skip_corrupt, skipped: see `cnnzoo.pipelines.folder_source.decode_images`.
 
     Returns:
         A finite, unbatched, prefetched dataset of ``(uint8 (H, W, 3), int32 label)``.
@@ -261,9 +260,9 @@ def tfrecord_epoch(
     skip_corrupt: bool = False,
     skipped: SkippedFiles | None = None,
 ) -> Callable[[tf.Tensor], tf.data.Dataset]:
-    """The epoch source for `pipelines.imagenet_augment.train_stream`.
+    """The epoch source for `cnnzoo.pipelines.imagenet_augment.train_stream`.
 
-    Each epoch permutes the files (`pipelines.folder_source.epoch_order`) and
+    Each epoch permutes the files (`cnnzoo.pipelines.folder_source.epoch_order`) and
     shuffles the records through a buffer seeded by (seed, epoch), so the stream
     is reproducible and a resumed run sees what an uninterrupted one would.
 

@@ -361,7 +361,7 @@ def flip_views(images):
 def translate_views(images, pad=CIFAR_PAD, mirror=True):
     """Pad-and-translate test-time augmentation for small (CIFAR) images.
 
-    The nine windows of `translate_boxes` (zero padding, as `pipelines.augment`
+    The nine windows of `translate_boxes` (zero padding, as `cnnzoo.pipelines.augment`
     pads in training), and with ``mirror`` their mirrors: 18 views.
 
     Args:

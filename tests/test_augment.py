@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from pipelines.augment import pad_crop_flip
+from cnnzoo.pipelines.augment import pad_crop_flip
 
 
 def _seed(a, b=0):

@@ -6,16 +6,15 @@ import time
 
 import numpy as np
 import pytest
-
-from pipelines import cifar10, stats
-from pipelines.cifar10 import (
+from cnnzoo.pipelines import cifar10, stats
+from cnnzoo.pipelines.cifar10 import (
     RECORD_BYTES,
     find_local_dir,
     load_cifar10,
     load_split,
     read_binary_file,
 )
-from pipelines.errors import DataError, DataUnavailableError
+from cnnzoo.pipelines.errors import DataError, DataUnavailableError
 
 
 def _records(labels, images=None) -> bytes:

@@ -322,13 +322,15 @@ def test_lenet5_keras_round_trip_safe_mode(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_lenet5_loads_in_a_fresh_process_with_cnnzoo_imported(tmp_path):
+def test_lenet5_loads_in_a_fresh_process_with_cnnzoo_layers_imported(tmp_path):
     path = tmp_path / "lenet5.keras"
     cnnzoo.build("lenet5").save(path)
+    # `import cnnzoo` alone imports no Keras (tests/test_import.py); the layers
+    # module registers the custom layers plain Keras needs.
     code = textwrap.dedent(
         f"""
         import keras
-        import cnnzoo  # noqa: F401
+        import cnnzoo.layers  # noqa: F401
         keras.saving.load_model({str(path)!r}, safe_mode=True)
         """
     )

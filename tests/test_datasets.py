@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from pipelines.datasets import eval_dataset, split_validation, steps_per_epoch, train_dataset
+from cnnzoo.pipelines.datasets import eval_dataset, split_validation, steps_per_epoch, train_dataset
 
 N, BATCH = 70, 16  # 4 full batches per epoch, 6 examples dropped each epoch
 STEPS = N // BATCH

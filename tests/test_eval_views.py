@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from pipelines import views
+from cnnzoo.pipelines import views
 
 
 def _image(h, w, seed=0, c=3):
@@ -14,7 +13,7 @@ def _image(h, w, seed=0, c=3):
 
 
 # ------------------------------------------------------------------ NumPy references
-# Written from the papers' words, independently of pipelines.views.
+# Written from the papers' words, independently of cnnzoo.pipelines.views.
 
 
 def _ref_five_boxes(h, w, s):

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from cnnzoo.pipelines import cifar10
 
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.evaluation.evaluate import evaluate_protocol
 from cnnzoo.model_io import save_trained
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
-from pipelines import cifar10
 
 IMAGES = 600
 

@@ -8,11 +8,9 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
-
-from pipelines import cifar10
-from pipelines.errors import DataError
-from pipelines.folder_source import (
+from cnnzoo.pipelines import cifar10
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import (
     SkippedFiles,
     decode_files,
     epoch_order,
@@ -20,6 +18,7 @@ from pipelines.folder_source import (
     folder_epoch,
     list_image_folder,
 )
+from PIL import Image
 
 
 def _png(path, image) -> None:

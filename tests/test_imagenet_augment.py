@@ -9,12 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
-
-from pipelines import stats as array_stats
-from pipelines.errors import DataError
-from pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder
-from pipelines.imagenet_augment import (
+from cnnzoo.pipelines import stats as array_stats
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder
+from cnnzoo.pipelines.imagenet_augment import (
     RESNET_SCALES,
     VGG_SCALES,
     ImageStats,
@@ -32,6 +30,7 @@ from pipelines.imagenet_augment import (
     scale_jitter,
     train_stream,
 )
+from PIL import Image
 
 _REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import cnnzoo
-from cnnzoo.analysis import count_params, multiply_adds
+from cnnzoo.costs import count_params, multiply_adds
 from cnnzoo.layers import ZeroPadShortcut
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models import imagenet_resnet

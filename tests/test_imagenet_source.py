@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from pipelines.errors import DataError
-from pipelines.imagenet_source import SPLIT_ARCHIVES, check_manual_dir, imagenet_builder
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.imagenet_source import SPLIT_ARCHIVES, check_manual_dir, imagenet_builder
 
 
 def test_missing_manual_dir_names_it_and_the_archives(tmp_path):

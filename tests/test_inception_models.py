@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import cnnzoo
-from cnnzoo.analysis import count_params
+from cnnzoo.costs import count_params
 from cnnzoo.layers import LocalResponseNormalization, ResidualScaling
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.pretrained import application_for, copy_weights

@@ -7,11 +7,10 @@ import time
 
 import numpy as np
 import pytest
-
-from pipelines import mnist, stats
-from pipelines.errors import DataError, DataUnavailableError
-from pipelines.mnist import find_local_dir, load_mnist, load_split, read_idx
-from pipelines.sources import load_dataset
+from cnnzoo.pipelines import mnist, stats
+from cnnzoo.pipelines.errors import DataError, DataUnavailableError
+from cnnzoo.pipelines.mnist import find_local_dir, load_mnist, load_split, read_idx
+from cnnzoo.pipelines.sources import load_dataset
 
 
 def _idx(array, magic=None) -> bytes:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from _tiny_models import tiny_model
+from cnnzoo.pipelines import views
 
 from cnnzoo.evaluation import protocols
 from cnnzoo.evaluation.dense import dense_predict, to_fully_convolutional
-from pipelines import views
 
 CROP = 8  # the tiny models' input side
 CLASSES = 6

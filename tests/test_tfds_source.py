@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from pipelines.errors import DataUnavailableError
-from pipelines.tfds_source import host_reachable, load_tfds_arrays
+from cnnzoo.pipelines.errors import DataUnavailableError
+from cnnzoo.pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 
 def test_host_reachable_is_false_at_once_when_blocked():

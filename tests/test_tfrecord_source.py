@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from pipelines import cifar10
-from pipelines.errors import DataError
-from pipelines.folder_source import SkippedFiles
-from pipelines.tfrecord_source import (
+from cnnzoo.pipelines import cifar10
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import SkippedFiles
+from cnnzoo.pipelines.tfrecord_source import (
     IMAGE_KEY,
     LABEL_KEY,
     check_first_record,

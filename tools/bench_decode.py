@@ -8,7 +8,7 @@ Gaussian noise so the files carry about the detail of real photos (the mean file
 size is printed; ImageNet's training JPEGs average about 110 kB), or random
 smooth images when CIFAR-10 is absent. Each stage then runs over the tree:
 decoding alone, and decoding + each augmentation through
-`pipelines.imagenet_augment.train_stream`, batched. Each run is one pass over
+`cnnzoo.pipelines.imagenet_augment.train_stream`, batched. Each run is one pass over
 the tree after a warm-up pass; the median over runs is the figure to quote.
 
 The issue's target is a pipeline at least 4x faster than ResNet-50 trains on the
@@ -34,11 +34,10 @@ if str(_REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from pipelines import cifar10  # noqa: E402
-from pipelines.errors import DataError  # noqa: E402
-from pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder  # noqa: E402
-from pipelines.imagenet_augment import INCEPTION_SIZE, make_augment, train_stream  # noqa: E402
+from cnnzoo.pipelines import cifar10  # noqa: E402
+from cnnzoo.pipelines.errors import DataError  # noqa: E402
+from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder  # noqa: E402
+from cnnzoo.pipelines.imagenet_augment import INCEPTION_SIZE, make_augment, train_stream  # noqa: E402
 
 _DEFAULT_DATA = _REPO.parent / "shared" / "data"
 # 500x375 (landscape 4:3) is the most common size of ImageNet's photos.

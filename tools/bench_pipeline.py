@@ -2,7 +2,7 @@
 
     python tools/bench_pipeline.py [--data-dir DIR] [--batch-size 128] [--runs 5] [--batches N]
 
-Each run iterates ``--batches`` batches of `pipelines.datasets.train_dataset`
+Each run iterates ``--batches`` batches of `cnnzoo.pipelines.datasets.train_dataset`
 after a warm-up; the median over runs is the figure to quote. Without the real
 data, random uint8 images of CIFAR-10's shape are timed instead (the pipeline's
 cost does not depend on pixel values).
@@ -23,10 +23,9 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import numpy as np  # noqa: E402
-
-from pipelines import cifar10  # noqa: E402
-from pipelines.datasets import train_dataset  # noqa: E402
-from pipelines.errors import DataError  # noqa: E402
+from cnnzoo.pipelines import cifar10  # noqa: E402
+from cnnzoo.pipelines.datasets import train_dataset  # noqa: E402
+from cnnzoo.pipelines.errors import DataError  # noqa: E402
 
 # The shared data every checkout has beside it (../shared/README.md).
 _DEFAULT_DATA = _REPO.parent / "shared" / "data"

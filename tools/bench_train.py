@@ -28,7 +28,7 @@ call           ``model(x, training=False)`` inside a ``tf.function``
 evaluate       what ``cnnzoo evaluate`` runs: the ``.keras`` file of a trained model
                (``save_trained`` of ``trainer.make_model``'s model) read by
                ``load_trained`` and scored by ``evaluate.score_dataset`` (a
-               ``tf.function`` of the model's call) over ``pipelines.datasets.eval_dataset``
+               ``tf.function`` of the model's call) over ``cnnzoo.pipelines.datasets.eval_dataset``
 savedmodel     the ``serving_default`` signature of ``cnnzoo.export.export_saved_model``'s
                export of that file, loaded with ``tf.saved_model.load``, uint8 batches
 torch-infer    PyTorch ResNet-20 in eval mode under ``torch.inference_mode()``
@@ -639,9 +639,9 @@ def _worker_fit(config: dict, channel: _Channel) -> None:
     _configure_tf(config)
     import functools
 
+    import cnnzoo.pipelines.sources as sources
     import keras
 
-    import pipelines.sources as sources
     from cnnzoo.training import trainer
     from cnnzoo.training.recipes import get_recipe
 
@@ -686,7 +686,7 @@ def _infer_images(config: dict):
 
     n = config["infer_batch_size"] * config["infer_batches"]
     if config.get("data_dir"):
-        from pipelines.sources import load_dataset
+        from cnnzoo.pipelines.sources import load_dataset
 
         images, labels = load_dataset("cifar10", config["data_dir"]).test
         reps = -(-n // len(images))
@@ -701,11 +701,11 @@ def _infer_images(config: dict):
 def _trained_model_file(tmp: Path, images):
     """A `.keras` file as `cnnzoo fit` leaves it: the zoo net with its preprocessing layers."""
     import numpy as np
+    from cnnzoo.pipelines.sources import ArrayDataset
 
     from cnnzoo.model_io import save_trained
     from cnnzoo.training import trainer
     from cnnzoo.training.recipes import get_recipe
-    from pipelines.sources import ArrayDataset
 
     recipe = get_recipe("he2016_cifar").for_arch(ARCH)
     labels = np.zeros(len(images), np.int64)
@@ -775,9 +775,10 @@ def _worker_infer(config: dict, channel: _Channel) -> None:
             fn(batches[0]).numpy()
 
     elif name == "evaluate":
+        from cnnzoo.pipelines import datasets as pipe
+
         from cnnzoo.evaluation.evaluate import score_dataset
         from cnnzoo.model_io import load_trained
-        from pipelines import datasets as pipe
 
         model, _ = load_trained(_trained_model_file(tmp, images), compile=False)
         ds = pipe.eval_dataset(images, labels, bs)

@@ -4,10 +4,10 @@
     python tools/compute_stats.py --tfrecord '/data/train-*' --out stats.npz --max-images 50000
     python tools/compute_stats.py --cifar10 DIR --out cifar10_stats.json
 
-One streaming pass (`pipelines.imagenet_augment.compute_stats`), so the data never
+One streaming pass (`cnnzoo.pipelines.imagenet_augment.compute_stats`), so the data never
 has to fit in memory. The file (.json or .npz) is what training (PCA colour
 noise, mean subtraction), evaluation and export read with
-`pipelines.imagenet_augment.load_stats`. Values are in [0, 1] units.
+`cnnzoo.pipelines.imagenet_augment.load_stats`. Values are in [0, 1] units.
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ if str(_REPO) not in sys.path:
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from pipelines.errors import DataError  # noqa: E402
-from pipelines.folder_source import (  # noqa: E402
+from cnnzoo.pipelines.errors import DataError  # noqa: E402
+from cnnzoo.pipelines.folder_source import (  # noqa: E402
     SkippedFiles,
     decode_files,
     epoch_order,
     list_image_folder,
 )
-from pipelines.imagenet_augment import compute_stats, save_stats  # noqa: E402
+from cnnzoo.pipelines.imagenet_augment import compute_stats, save_stats  # noqa: E402
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -83,7 +82,7 @@ def _source(args, skipped: SkippedFiles):
         )
         return ds, f"{args.folder} ({len(index):,} images in {index.num_classes} classes)"
     if args.tfrecord:
-        from pipelines.tfrecord_source import tfrecord_dataset
+        from cnnzoo.pipelines.tfrecord_source import tfrecord_dataset
 
         ds = tfrecord_dataset(
             args.tfrecord,
@@ -92,7 +91,7 @@ def _source(args, skipped: SkippedFiles):
             skipped=skipped,
         )
         return ds, args.tfrecord
-    from pipelines import cifar10
+    from cnnzoo.pipelines import cifar10
 
     images, _ = cifar10.load_split("train", args.cifar10)
     return images, f"CIFAR-10 training set in {args.cifar10}"

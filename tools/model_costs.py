@@ -1,4 +1,4 @@
-"""Compute every registered model's multiply-adds and write `cnnzoo/model_costs.py`.
+"""Compute every registered model's multiply-adds and write `cnnzoo/multiply_adds.json`.
 
 The model cards show these figures; `tests/test_model_costs.py` recomputes each one,
 so the table cannot drift from the code. Rerun after adding or changing a model:
@@ -9,36 +9,25 @@ so the table cannot drift from the code. Rerun after adding or changing a model:
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import keras
 
 import cnnzoo
-from cnnzoo.analysis import multiply_adds
-
-HEADER = '''"""Multiply-adds per image of each registered model's default configuration.
-
-Written by `tools/model_costs.py` from `cnnzoo.analysis.multiply_adds` (convolutions
-and fully connected layers; He et al. 2015 Table 1's convention) and checked by
-`tests/test_model_costs.py`. Do not edit by hand.
-"""
-
-MULTIPLY_ADDS: dict[str, int] = {
-'''
+from cnnzoo.costs import COSTS_FILE, multiply_adds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=Path(__file__).parents[1] / "cnnzoo" / "model_costs.py")
+    parser.add_argument("--out", default=COSTS_FILE)
     args = parser.parse_args()
-    lines = [HEADER]
+    table = {}
     for name in cnnzoo.list_models():
-        macs = multiply_adds(cnnzoo.build(name))
+        table[name] = multiply_adds(cnnzoo.build(name))
         keras.backend.clear_session()  # the large ImageNet models add up otherwise
-        print(f"{name:24s} {macs:>16,d}", flush=True)
-        lines.append(f'    "{name}": {macs},\n')
-    lines.append("}\n")
-    Path(args.out).write_text("".join(lines), encoding="utf-8")
+        print(f"{name:24s} {table[name]:>16,d}", flush=True)
+    Path(args.out).write_text(json.dumps(table, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 
 

@@ -333,7 +333,7 @@ def dense_predict(
     Args:
         model_fc: from `to_fully_convolutional`.
         images: (B, H, W, C) images already at the test scale (shorter side Q, see
-            `pipelines.views.resize_shorter`), raw pixels as the model expects.
+            `cnnzoo.pipelines.views.resize_shorter`), raw pixels as the model expects.
         mirror: average with the horizontally flipped images.
         from_logits: the model's scores are logits (``classifier_activation=None``):
             apply the softmax at every location first, so posteriors are averaged

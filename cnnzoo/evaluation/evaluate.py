@@ -7,8 +7,8 @@ from pathlib import Path
 import keras
 
 from cnnzoo.model_io import load_trained
-from pipelines import datasets as pipe
-from pipelines.sources import load_dataset
+from cnnzoo.pipelines import datasets as pipe
+from cnnzoo.pipelines.sources import load_dataset
 
 
 def evaluate(
@@ -96,7 +96,7 @@ _IMAGENET = "imagenet2012"
 
 def _tfrecord_files(data: str) -> tuple[str, ...] | None:
     """The TFRecord files `data` names (a glob, a file, or a directory of them), or None."""
-    from pipelines.tfrecord_source import list_tfrecord_files
+    from cnnzoo.pipelines.tfrecord_source import list_tfrecord_files
 
     path = Path(data)
     if path.is_dir() and not any(path.glob("*.tfrecord*")):
@@ -148,11 +148,11 @@ def open_source(
     if data in _ARRAY_SOURCES:
         images, labels = load_dataset(data, data_dir).test
         return images, labels, None
-    from pipelines.folder_source import SkippedFiles
+    from cnnzoo.pipelines.folder_source import SkippedFiles
 
     skipped = SkippedFiles() if skip_corrupt else None
     if data == _IMAGENET:
-        from pipelines import imagenet_source as inet
+        from cnnzoo.pipelines import imagenet_source as inet
 
         builder = inet.imagenet_builder(data_dir=data_dir)
         ds = inet.imagenet_dataset(
@@ -160,12 +160,12 @@ def open_source(
         )
         names = inet.class_names(builder)
     elif (files := _tfrecord_files(data)) is not None:
-        from pipelines.tfrecord_source import tfrecord_dataset
+        from cnnzoo.pipelines.tfrecord_source import tfrecord_dataset
 
         ds = tfrecord_dataset(files, skip_corrupt=skip_corrupt, skipped=skipped)
         names = None  # TFRecords carry indices only: they are the model's own
     elif Path(data).is_dir():
-        from pipelines.folder_source import folder_dataset, list_image_folder
+        from cnnzoo.pipelines.folder_source import folder_dataset, list_image_folder
 
         index = list_image_folder(data)
         ds = folder_dataset(index, skip_corrupt=skip_corrupt, skipped=skipped)

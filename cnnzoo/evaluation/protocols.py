@@ -20,7 +20,7 @@ Protocols (``views``):
     ``single``     the image as it is (it must have the model's input size): CIFAR.
     ``flip``       the image and its mirror (CIFAR test-time augmentation).
     ``translate``  pad-and-translate: 9 shifted windows of the zero-padded image and
-                   their mirrors (`pipelines.views.translate_views`).
+                   their mirrors (`cnnzoo.pipelines.views.translate_views`).
     ``center``     shorter side to Q, the centre crop.
     ``10crop``     shorter side to Q, the central Q x Q square ([1] §2), its four
                    corner and centre crops and their mirrors ([1] §4.1).
@@ -51,7 +51,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnnzoo.evaluation import dense as dense_eval
-from pipelines import views as pv
+from cnnzoo.pipelines import views as pv
 
 CROP_PROTOCOLS = ("single", "flip", "translate", "center", "10crop", "144crop")
 PROTOCOLS = (*CROP_PROTOCOLS, "dense", "multiscale")

@@ -68,7 +68,7 @@ BOTTLENECK_EXPANSION = 4
 BN_EPSILON = 1.001e-5
 BN_MOMENTUM = 0.9
 # [1] Table 1, "FLOPs" (multiply-adds per 224x224 image); tests compare
-# `cnnzoo.analysis.multiply_adds` with them.
+# `cnnzoo.costs.multiply_adds` with them.
 PUBLISHED_MULTIPLY_ADDS = {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}
 
 UNITS = ("original", "plain", "preact")

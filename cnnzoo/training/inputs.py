@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from cnnzoo.pipelines import datasets as pipe
+from cnnzoo.pipelines.sources import ArrayDataset
 from cnnzoo.training.recipes import Recipe
-from pipelines import datasets as pipe
-from pipelines.sources import ArrayDataset
 
 # Images of a folder whose statistics (means, PCA colour basis) the run computes at
 # its start: enough for the per-channel figures to settle, spread over the classes.
@@ -114,7 +114,7 @@ def array_inputs(
 
 def center_view(size: int) -> Callable:
     """``image -> float32 (size, size, 3)``: shorter side to size / 0.875, centre crop."""
-    from pipelines.imagenet_augment import center_crop, resize_shorter_side
+    from cnnzoo.pipelines.imagenet_augment import center_crop, resize_shorter_side
 
     side = round(size / CROP_FRACTION)
 
@@ -138,7 +138,7 @@ def prefetch_to_accelerator(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _folder(root: Path, split: str):
-    from pipelines.folder_source import list_image_folder
+    from cnnzoo.pipelines.folder_source import list_image_folder
 
     path = root / split
     if not path.is_dir():
@@ -171,8 +171,8 @@ def folder_inputs(
         seed: the run's seed (epoch order and augmentation).
         max_eval_images: validate and test on the first N val images only.
     """
-    from pipelines import imagenet_augment as aug
-    from pipelines.folder_source import folder_dataset, folder_epoch
+    from cnnzoo.pipelines import imagenet_augment as aug
+    from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch
 
     root = Path(root)
     train_index, val_index = _folder(root, "train"), _folder(root, "val")

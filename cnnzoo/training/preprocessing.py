@@ -32,7 +32,7 @@ def preprocessing_layers(mode: str, train_images: np.ndarray | None = None, pad:
     Returns:
         A list of Keras layers to apply in order.
     """
-    from pipelines import stats
+    from cnnzoo.pipelines import stats
 
     # Padding raw pixels with 0 pads with the background of MNIST-like images,
     # whatever the scaling after it.

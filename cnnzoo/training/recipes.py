@@ -28,7 +28,7 @@ PREPROCESSING = (
 )
 LR_SCHEDULES = ("step", "half_life", "plateau", "exponential", "warmup_linear")
 OPTIMIZERS = ("sgd", "rmsprop")
-# pipelines.imagenet_augment.AUGMENTATIONS, and "" for none (kept here so that
+# cnnzoo.pipelines.imagenet_augment.AUGMENTATIONS, and "" for none (kept here so that
 # recipes stay importable without TensorFlow's image ops).
 IMAGE_AUGMENTATIONS = ("", "alexnet", "vgg", "resnet", "inception")
 
@@ -47,7 +47,7 @@ class Recipe:
         augment_pad: pixels of zero padding per side for the random crop.
         augment_flip: mirror half the images (off for digits).
         image_augment: for image-folder sources: "alexnet", "vgg", "resnet" (each
-            with PCA colour noise) or "inception" (`pipelines.imagenet_augment`);
+            with PCA colour noise) or "inception" (`cnnzoo.pipelines.imagenet_augment`);
             "" for a centre view and a flip.
         batch_size: images per iteration.
         total_steps: iterations to train.

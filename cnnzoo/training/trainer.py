@@ -41,6 +41,8 @@ import numpy as np
 
 import cnnzoo
 from cnnzoo.model_io import atomic_write_text, load_trained, save_trained
+from cnnzoo.pipelines import datasets as pipe
+from cnnzoo.pipelines.sources import ArrayDataset, load_dataset
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training import distributed
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
@@ -55,8 +57,6 @@ from cnnzoo.training.precision import check_policy, float32_outputs, loss_scaled
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipes import Recipe
 from cnnzoo.training.schedules import HalfLifeDecay, StepSchedule, WarmupLinearDecay
-from pipelines import datasets as pipe
-from pipelines.sources import ArrayDataset, load_dataset
 
 CHECKPOINT = "checkpoint.keras"
 BEST = "best.keras"
@@ -95,6 +95,10 @@ class RunSpec:
             "last" (the end of the schedule, as the papers report) or "best" (the
             best validation accuracy seen; needs a validation split held out of
             the training set, never the test set).
+        jit_compile: compile the training step with XLA: Keras's ``jit_compile``,
+            whose "auto" uses XLA on GPUs and not on CPUs.
+        steps_per_execution: training steps per call of the compiled function
+            (Keras's ``steps_per_execution``); callbacks then see every N-th batch.
     """
 
     arch: str
@@ -112,6 +116,8 @@ class RunSpec:
     sync_bn: bool = False
     precision: str = "float32"
     select: str = "last"
+    jit_compile: bool | str = "auto"
+    steps_per_execution: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -204,6 +210,7 @@ def make_model(
     train_images: np.ndarray,
     steps_per_epoch: int = 1,
     seed: int = 0,
+    compile_options: dict[str, Any] | None = None,
     **arch_options,
 ) -> keras.Model:
     """Build `arch` for `data`, initialize it, prepend the preprocessing and compile it.
@@ -218,6 +225,8 @@ def make_model(
         train_images: images the preprocessing statistics come from (never the test set).
         steps_per_epoch: iterations per epoch (for epoch-denominated schedules).
         seed: seed of the recipe's initialization scheme.
+        compile_options: further `keras.Model.compile` arguments (``jit_compile``,
+            ``steps_per_execution``).
         **arch_options: builder overrides.
 
     Returns:
@@ -239,7 +248,7 @@ def make_model(
         model = AuxiliaryLossModel(model, recipe.aux_loss_weight)
     loss, metrics = loss_and_metrics(recipe)
     optimizer = loss_scaled(make_optimizer(recipe, steps_per_epoch))
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **(compile_options or {}))
     return model
 
 
@@ -365,20 +374,24 @@ def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int, int]:
     return dataclasses.replace(spec, recipe=recipe, epochs=None, steps=None), per_epoch, interval
 
 
-def fit(spec: RunSpec, verbose: int | str = "auto") -> dict[str, Any]:
+def fit(spec: RunSpec, verbose: int | str = "auto", callbacks=()) -> dict[str, Any]:
     """Train (or resume) a run and write everything listed in the module docstring.
 
     Args:
         spec: the run.
         verbose: Keras verbosity (progress bar by default).
+        callbacks: further Keras callbacks, called after the trainer's own (for
+            example a clock that times the steps: `tools/bench_train.py`).
 
     Returns:
         The results dict also written to results.json.
     """
-    return train(spec, verbose)[1]
+    return train(spec, verbose, callbacks)[1]
 
 
-def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict[str, Any]]:
+def train(
+    spec: RunSpec, verbose: int | str = "auto", extra_callbacks=()
+) -> tuple[keras.Model, dict[str, Any]]:
     """`fit`, also returning the trained model (main classifier only).
 
     In a multi-worker cluster every worker gets the model; only the chief saves it.
@@ -428,6 +441,10 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
                 data.stats_images,
                 steps_per_epoch,
                 spec.seed,
+                compile_options={
+                    "jit_compile": spec.jit_compile,
+                    "steps_per_execution": spec.steps_per_execution,
+                },
                 **spec.arch_options,
             )
     if spec.sync_bn:
@@ -489,6 +506,7 @@ def train(spec: RunSpec, verbose: int | str = "auto") -> tuple[keras.Model, dict
     if chief:
         # Last, so that the checkpoint holds what the callbacks above changed.
         callbacks.append(cb.AtomicCheckpoint(model_dir / CHECKPOINT))
+    callbacks += list(extra_callbacks)
     start = time.perf_counter()
     start_iter = done
     if loop is None:

@@ -15,10 +15,10 @@ from typing import Any
 import keras_tuner as kt
 
 from cnnzoo.model_io import atomic_write_text
+from cnnzoo.pipelines import datasets as pipe
+from cnnzoo.pipelines.sources import load_dataset
 from cnnzoo.training import inputs, trainer
 from cnnzoo.training.recipes import Recipe
-from pipelines import datasets as pipe
-from pipelines.sources import load_dataset
 
 # He et al. 2016 hold out 5k of CIFAR-10's 50k training images for validation (§4.2).
 DEFAULT_VAL_SPLIT = 5000

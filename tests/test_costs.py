@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cnnzoo
-from cnnzoo.analysis import count_params, format_summary, layer_table, multiply_adds
+from cnnzoo.costs import count_params, format_summary, layer_table, multiply_adds
 
 
 @pytest.fixture(scope="module")

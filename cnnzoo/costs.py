@@ -1,4 +1,4 @@
-"""Measured model figures: parameters, multiply-adds and a per-layer table.
+"""What a model costs: parameters, multiply-adds, a per-layer table, and the cards' figures.
 
 Multiply-adds (multiply-accumulates, MACs) are counted the way He et al. 2016
 Table 1 counts "FLOPs" ("multiply-adds"): only the weight layers, convolutions
@@ -6,11 +6,18 @@ and fully connected layers, one per weight per output position. Biases,
 BatchNorm, activations, pooling, padding and element-wise additions are not
 counted. Figures are per image (batch 1) and use the shapes each layer has in
 the model's functional graph, so the model needs a fixed input size.
+
+`card_multiply_adds` reads the registered models' figures from
+``multiply_adds.json`` beside this module, which `tools/model_costs.py` writes
+with `multiply_adds` and `tests/test_model_costs.py` recomputes.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import keras
@@ -243,3 +250,12 @@ def format_summary(model) -> str:
         rule,
     ]
     return "\n".join(out)
+
+
+COSTS_FILE = Path(__file__).with_name("multiply_adds.json")
+
+
+@functools.cache
+def card_multiply_adds() -> dict[str, int]:
+    """Multiply-adds per image of each registered model's default configuration."""
+    return json.loads(COSTS_FILE.read_text(encoding="utf-8"))

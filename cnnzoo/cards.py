@@ -1,0 +1,53 @@
+"""Model cards: what a paper says about one registered model.
+
+A card is plain data, kept beside its builder in the family's module; the
+registry (`cnnzoo.registry`) collects them with the builders. This module
+imports nothing of cnnzoo, so every layer of the package can use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What the paper says about one registered model.
+
+    Attributes:
+        name: registry name, e.g. ``"resnet20"``.
+        family: module-level family, e.g. ``"cifar_resnet"``.
+        paper: citation of the paper that defines the network.
+        section: table / section / figure of the paper the architecture follows.
+        input_shape: (height, width, channels) the model is built for by default.
+        num_classes: classes of the default classifier.
+        trainable_params: the published (or derived and reported) trainable-parameter
+            count of the default configuration; tests assert the built model has it.
+        default_recipe: name of the training recipe in `cnnzoo.training.recipes`.
+        dataset: the dataset the default recipe trains on.
+        published: published accuracy figures, e.g. ``{"cifar10_test_error": 8.75}``.
+        published_source: where the published figures come from.
+        notes: anything a user should know (deviations, conventions).
+        multiply_adds: multiply-adds per image of the default configuration, as
+            `cnnzoo.costs.multiply_adds` computes them (filled in by `model_card`
+            from `cnnzoo.costs.card_multiply_adds`, which a test recomputes).
+    """
+
+    name: str
+    family: str
+    paper: str
+    section: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    trainable_params: int | None
+    default_recipe: str | None = None
+    dataset: str | None = None
+    published: dict[str, float] = dataclasses.field(default_factory=dict)
+    published_source: str = ""
+    notes: str = ""
+    multiply_adds: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card as plain JSON-able data."""
+        return dataclasses.asdict(self)
