@@ -65,53 +65,70 @@ def export_saved_model(
         ValueError: the model's input is not a single fully-known (H, W, C) image,
             or the class names do not match the model's number of classes.
     """
-    import keras
-
     out_dir = Path(out_dir)
     # Before loading anything: a refused destination should fail fast.
     _check_destination(out_dir, overwrite)
-    if isinstance(model, keras.Model):
-        source = f"model {model.name!r}"
-        metadata = dict(metadata or {})
-    else:
-        source = str(model)
-        model, metadata = load_trained(model, compile=False)
+    model, metadata, source = _load(model, metadata)
     image_shape = _image_shape(model, metadata, source)
-    num_classes = _num_classes(model, source)
-    if class_names is None:
-        class_names = metadata.get("class_names")
-    if class_names is not None:
-        class_names = [str(name) for name in class_names]
-        if len(class_names) != num_classes:
-            raise ValueError(
-                f"{source}: {len(class_names)} class names given for a model with "
-                f"{num_classes} classes; expected {num_classes} names"
-            )
-
+    class_names = _class_names(model, source, class_names or metadata.get("class_names"))
     # The JSON records what the signature was built with, so that apps and
     # `cnnzoo.predict` read the same class names and input shape.
-    export_metadata = dict(metadata)
-    export_metadata["input_shape"] = list(image_shape)
+    export_metadata = {**metadata, "input_shape": list(image_shape)}
     if class_names is not None:
         export_metadata["class_names"] = class_names
 
+    def write(tmp_dir: Path) -> None:
+        _write_archive(model, tmp_dir, image_shape, class_names)
+        (tmp_dir / EXPORT_METADATA_FILE).write_text(
+            json.dumps(export_metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+    _write_directory_atomically(out_dir, write)
+    return out_dir
+
+
+def _load(model, metadata: dict[str, Any] | None):
+    """(model, metadata, a name for messages) of a `.keras` path or a loaded model."""
+    import keras
+
+    if isinstance(model, keras.Model):
+        return model, dict(metadata or {}), f"model {model.name!r}"
+    loaded, metadata = load_trained(model, compile=False)
+    return loaded, metadata, str(model)
+
+
+def _class_names(model, source: str, names) -> list[str] | None:
+    """The class names as strings, checked against the model's number of classes."""
+    if names is None:
+        return None
+    names, num_classes = [str(name) for name in names], _num_classes(model, source)
+    if len(names) != num_classes:
+        raise ValueError(
+            f"{source}: {len(names)} class names given for a model with "
+            f"{num_classes} classes; expected {num_classes} names"
+        )
+    return names
+
+
+def _write_directory_atomically(out_dir: Path, write) -> None:
+    """`write(tmp_dir)` into a temporary sibling, then swap it into place as `out_dir`.
+
+    A failed or killed export never leaves a partial `out_dir`; a replaced export
+    stays until the new one is complete.
+    """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Not mkdtemp: its 0700 mode would make the export unreadable to a model
     # server running as another user; mkdir honours the umask.
     tmp_dir = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp_dir.mkdir()
     try:
-        _write_archive(model, tmp_dir, image_shape, class_names)
         # A plain write is enough: nobody sees `tmp_dir` before the swap.
-        (tmp_dir / EXPORT_METADATA_FILE).write_text(
-            json.dumps(export_metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+        write(tmp_dir)
         _fsync_tree(tmp_dir)
         _swap_into_place(tmp_dir, out_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    return out_dir
 
 
 def _image_shape(model, metadata: dict[str, Any], source: str) -> tuple[int, int, int]:

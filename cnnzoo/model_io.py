@@ -10,6 +10,7 @@ alone cannot say: the architecture name, the dataset and its class names.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,82 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-METADATA_KEYS = ("arch", "dataset", "class_names", "input_shape", "recipe")
+
+@dataclasses.dataclass
+class ModelMetadata:
+    """What a saved model's weights alone cannot say; every model file cnnzoo writes has it.
+
+    Written beside ``NAME.keras`` as ``NAME.json`` by `write` (through
+    `save_trained`, the trainer's checkpoints and exports) and read by `read`, so
+    a checkpoint predicts with class names as the final model does.
+
+    Attributes:
+        arch: registered architecture name.
+        dataset: the dataset it was trained on ("cifar10", a folder's path).
+        class_names: one name per output, in label order.
+        input_shape: [H, W, C] of the raw images the model takes.
+        recipe: the resolved recipe (`Recipe.as_dict`).
+        arch_options: builder options (e.g. {"shortcut": "B"}).
+        precision: the Keras dtype policy it was trained under.
+        results: test figures of the finished run.
+        selected: how the model was chosen ({"by": "val_accuracy", "iteration":
+            ..., "val_accuracy": ...} or {"by": "last", ...}).
+    """
+
+    arch: str | None = None
+    dataset: str | None = None
+    class_names: list[str] | None = None
+    input_shape: list[int] | None = None
+    recipe: dict[str, Any] | None = None
+    arch_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    precision: str | None = None
+    results: dict[str, Any] | None = None
+    selected: dict[str, Any] | None = None
+
+    @classmethod
+    def coerce(cls, value: ModelMetadata | dict[str, Any], where: str = "metadata"):
+        """`value` as a ModelMetadata; a dict with an unknown key is an error naming it."""
+        if isinstance(value, cls):
+            return value
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown metadata field(s) {unknown}; known: {sorted(known)}"
+            )
+        return cls(**value)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that are set, as JSON-able data."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, {})}
+
+    def write(self, model_path: str | os.PathLike) -> None:
+        """Write the sidecar of `model_path` atomically."""
+        text = json.dumps(self.as_dict(), indent=2, sort_keys=True)
+        atomic_write_text(metadata_path(model_path), text)
+
+    @classmethod
+    def read(cls, model_path: str | os.PathLike) -> ModelMetadata:
+        """The sidecar of `model_path` (empty metadata when there is none)."""
+        meta = metadata_path(model_path)
+        if not meta.is_file():
+            return cls()
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{meta}: not valid JSON ({e})") from e
+        return cls.coerce(data, str(meta))
+
+
+# Modules whose classes a saved cnnzoo model names (registered with keras.saving):
+# imported before loading, so every model file cnnzoo writes loads.
+SERIALIZABLE_MODULES = (
+    "cnnzoo.layers",
+    "cnnzoo.training.schedules",
+    "cnnzoo.training.optimizer",
+    "cnnzoo.training.auxiliary",
+    "cnnzoo.training.precision",
+)
 
 
 def metadata_path(model_path: str | os.PathLike) -> Path:
@@ -61,30 +137,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, write)
 
 
-def save_trained(model, path: str | os.PathLike, metadata: dict[str, Any]) -> None:
+def save_trained(model, path: str | os.PathLike, metadata: ModelMetadata | dict[str, Any]) -> None:
     """Save a model as `.keras` plus its metadata sidecar, each atomically.
 
     Args:
         model: the keras.Model (with its preprocessing layers).
         path: destination ending in ``.keras``.
-        metadata: JSON-able dict; see `METADATA_KEYS`.
+        metadata: a `ModelMetadata` (or a dict of its fields).
     """
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model path must end in .keras, got {str(path)!r}")
+    metadata = ModelMetadata.coerce(metadata)
     atomic_write_bytes(path, lambda tmp: model.save(tmp))
-    atomic_write_text(metadata_path(path), json.dumps(metadata, indent=2, sort_keys=True))
+    metadata.write(path)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The sidecar metadata of a `.keras` file, or {} when there is none."""
-    meta = metadata_path(path)
-    if not meta.is_file():
-        return {}
-    try:
-        return json.loads(meta.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{meta}: not valid JSON ({e})") from e
+    """The sidecar metadata of a `.keras` file as a dict, or {} when there is none."""
+    return ModelMetadata.read(path).as_dict()
 
 
 def load_trained(path: str | os.PathLike, compile: bool = True):
@@ -97,10 +168,12 @@ def load_trained(path: str | os.PathLike, compile: bool = True):
         FileNotFoundError: when `path` does not exist.
         ValueError: when `path` is not a `.keras` file.
     """
+    import importlib
+
     import keras
 
-    import cnnzoo.layers  # noqa: F401  (registers the custom layers for deserialization)
-
+    for module in SERIALIZABLE_MODULES:
+        importlib.import_module(module)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}")

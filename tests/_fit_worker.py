@@ -23,7 +23,7 @@ def main(spec_file: str, out: str) -> int:
     from cnnzoo.training.trainer import RunSpec, train
 
     fields = json.loads(Path(spec_file).read_text(encoding="utf-8"))
-    fields["recipe"] = Recipe(**fields["recipe"])
+    fields["recipe"] = Recipe.from_dict(fields["recipe"])
     fields["model_dir"] = Path(fields["model_dir"])
     spec = RunSpec(**fields)
     model, results = train(spec, verbose=0)

@@ -97,9 +97,7 @@ def test_fit_trains_with_aux_heads_and_saves_the_main_classifier(tmp_path, monke
     monkeypatch.setitem(registry._BUILDERS, "tiny_aux", _two_aux_net)
     monkeypatch.setitem(registry._CARDS, "tiny_aux", card)
     assert supports_aux_heads("tiny_aux")
-    recipe = Recipe(
-        name="test",
-        source="test",
+    recipe = Recipe(name="test", source="test").override(
         dataset="fake",
         preprocessing="scale_01",
         augment=False,

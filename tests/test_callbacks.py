@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from cnnzoo.model_io import ModelMetadata
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training.curves import plot_curves
 
@@ -76,20 +77,28 @@ def test_best_checkpoint_replaces_only_on_a_strictly_better_score(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     path = tmp_path / "best.keras"
-    best = cb.BestCheckpoint(path)
+    meta = ModelMetadata(arch="x", class_names=["a", "b"])
+    best = cb.BestCheckpoint(path, meta)
     best.set_model(model)
     best.on_epoch_end(0, {"val_accuracy": 0.5})
-    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    assert cb.BestCheckpoint.read_selection(path)["epoch"] == 1
     for epoch, score in [(1, 0.5), (2, 0.4), (3, float("nan")), (4, None)]:
         best.on_epoch_end(epoch, {"val_accuracy": score})
-    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    assert cb.BestCheckpoint.read_selection(path)["epoch"] == 1
     # A resumed run starts from the recorded score, not from scratch.
-    resumed = cb.BestCheckpoint(path)
+    resumed = cb.BestCheckpoint(path, meta)
     resumed.set_model(model)
     assert resumed.best == 0.5
     resumed.on_epoch_end(5, {"val_accuracy": 0.45})
-    assert json.loads(path.with_suffix(".json").read_text())["epoch"] == 1
+    assert cb.BestCheckpoint.read_selection(path)["epoch"] == 1
     resumed.on_epoch_end(6, {"val_accuracy": 0.75})
-    record = json.loads(path.with_suffix(".json").read_text())
+    record = cb.BestCheckpoint.read_selection(path)
     assert record["epoch"] == 7 and record["val_accuracy"] == 0.75
+    # The sidecar is the model's metadata (class names for predict), plus the selection.
+    assert ModelMetadata.read(path).class_names == ["a", "b"]
+    # The first version wrote the selection alone; a run it began resumes with it.
+    path.with_suffix(".json").write_text(
+        json.dumps({"iteration": 9, "epoch": 3, "val_accuracy": 0.8})
+    )
+    assert cb.BestCheckpoint(path, meta).best == 0.8
     assert keras.saving.load_model(path).count_params() == model.count_params()

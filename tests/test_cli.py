@@ -91,7 +91,8 @@ def test_fit_writes_the_run(fake_run):
     assert results["iterations"] == 6 and 0.0 <= results["test_accuracy"] <= 1.0
     meta = json.loads((fake_run / "model.json").read_text())
     assert meta["arch"] == "resnet20" and meta["dataset"] == "fake"
-    assert meta["recipe"]["name"] == "he2016_cifar" and meta["recipe"]["total_steps"] == 6
+    assert meta["recipe"]["name"] == "he2016_cifar"
+    assert meta["recipe"]["schedule"]["total_steps"] == 6
 
 
 def test_fit_refuses_a_different_run_in_the_same_dir(fake_run):
@@ -197,9 +198,10 @@ def test_tune_writes_overrides_and_resumes(tmp_path):
         "0",
     )
     run = json.loads((tmp_path / "fit" / "run.json").read_text())
-    assert run["recipe"]["lr"] == pytest.approx(best["lr"])
-    assert run["recipe"]["preprocessing"] == "scale_pm1"
-    assert run["recipe"]["init"] == "glorot_uniform" and run["recipe"]["momentum"] == 0
+    assert run["recipe"]["schedule"]["lr"] == pytest.approx(best["lr"])
+    assert run["recipe"]["data"]["preprocessing"] == "scale_pm1"
+    assert run["recipe"]["init"] == "glorot_uniform"
+    assert run["recipe"]["optimizer"]["momentum"] == 0
 
 
 def _history(path: Path) -> list[dict]:
@@ -292,6 +294,15 @@ def test_fit_on_real_cifar10(cifar10_dir, tmp_path):
         "256",
     ).stdout
     assert "(256 images)" in out
+    # Regression (issue 17): the checkpoint, not only model.keras, predicts with the
+    # dataset's class names rather than class_3.
+    import tensorflow as tf
+
+    names = meta["class_names"]
+    image = np.zeros((32, 32, 3), np.uint8)
+    (tmp_path / "x.png").write_bytes(tf.io.encode_png(image).numpy())
+    out = run_cli("predict", "--model", model_dir / "checkpoint.keras", tmp_path / "x.png").stdout
+    assert "class_" not in out and any(name in out for name in names), out
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):

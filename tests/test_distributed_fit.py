@@ -33,9 +33,7 @@ TOL = 1e-5
 
 
 def _recipe(**changes) -> Recipe:
-    base = Recipe(
-        name="test",
-        source="test",
+    base = Recipe(name="test", source="test").override(
         dataset="fake",
         preprocessing="per_pixel_mean",
         augment=False,

@@ -30,9 +30,7 @@ def _tree(root, per_class=12, size=(40, 52)):
 
 
 def _recipe(**changes):
-    base = Recipe(
-        name="test",
-        source="test",
+    base = Recipe(name="test", source="test").override(
         dataset="fake",
         preprocessing="per_channel_standardize",
         batch_size=8,

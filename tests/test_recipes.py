@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
+from cnnzoo.training.optimizer import make_optimizer
 from cnnzoo.training.recipes import RECIPES, get_recipe, load_overrides
 from cnnzoo.training.schedules import StepSchedule
-from cnnzoo.training.trainer import make_optimizer
 
 
 def _lr_at(recipe, steps):
-    boundaries, values = recipe.schedule_points()
+    boundaries, values = recipe.schedule.points()
     schedule = StepSchedule(boundaries, values)
     return [float(schedule(s)) for s in steps]
 
@@ -19,7 +19,8 @@ def test_he2016_schedule_boundaries():
     r = get_recipe("he2016_cifar").for_arch("resnet20")
     got = _lr_at(r, [0, 1, 31_999, 32_000, 47_999, 48_000, 63_999])
     np.testing.assert_allclose(got, [0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
-    assert r.total_steps == 64_000 and r.batch_size == 128 and r.weight_decay == 1e-4
+    assert r.schedule.total_steps == 64_000 and r.data.batch_size == 128
+    assert r.regularization.weight_decay == 1e-4 and r.init == "msra"
 
 
 def test_he2016_resnet110_warmup():
@@ -33,7 +34,8 @@ def test_wu_schedule_boundaries():
     got = _lr_at(r, [0, 499, 500, 31_999, 32_000, 47_999, 48_000, 63_999, 64_000, 79_999])
     expected = [0.01, 0.01, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]
     np.testing.assert_allclose(got, expected, rtol=1e-6)
-    assert r.total_steps == 80_000 and r.preprocessing == "scale_pm1"
+    assert r.schedule.total_steps == 80_000 and r.data.preprocessing == "scale_pm1"
+    assert r.init == "msra"  # W. Wu §3.2: He et al. 2015's initialization
 
 
 def test_optimizer_carries_schedule_and_decay():
@@ -52,8 +54,8 @@ def test_override_rejects_unknown_field():
 
 def test_scaled_to_keeps_shape():
     r = get_recipe("wu_resnet_cifar").scaled_to(800)
-    assert r.total_steps == 800
-    assert r.lr_boundaries == (320, 480, 640) and r.warmup_steps == 5
+    assert r.schedule.total_steps == 800
+    assert r.schedule.boundaries == (320, 480, 640) and r.schedule.warmup_steps == 5
 
 
 def test_recipe_validation_errors():
@@ -67,11 +69,12 @@ def test_recipe_validation_errors():
 
 def test_lecun1998_distorted_is_lecun1998_plus_translations():
     base, distorted = RECIPES["lecun1998"], RECIPES["lecun1998_distorted"]
-    assert (distorted.augment, distorted.augment_pad, distorted.augment_flip) == (True, 2, False)
-    assert not base.augment
-    same = {"name", "source", "augment", "augment_pad", "augment_flip"}
-    assert {k: v for k, v in base.as_dict().items() if k not in same} == {
-        k: v for k, v in distorted.as_dict().items() if k not in same
+    data = distorted.data
+    assert (data.augment, data.augment_pad, data.augment_flip) == (True, 2, False)
+    assert not base.data.augment
+    same = {"name", "source", "data.augment", "data.augment_pad", "data.augment_flip"}
+    assert {k: v for k, v in base.flat().items() if k not in same} == {
+        k: v for k, v in distorted.flat().items() if k not in same
     }
 
 
@@ -120,8 +123,8 @@ def test_inception_recipes_rmsprop_exponential_and_clipping():
     assert float(schedule(1000)) == pytest.approx(0.045 * 0.94**5)
     googlenet = make_optimizer(get_recipe("szegedy2014"), steps_per_epoch=10)
     assert float(googlenet._learning_rate(80)) == pytest.approx(0.01 * 0.96)
-    assert get_recipe("szegedy2014").aux_loss_weight == 0.3
-    with pytest.raises(ValueError, match="exponential schedule needs decay_every_epochs"):
+    assert get_recipe("szegedy2014").regularization.aux_loss_weight == 0.3
+    with pytest.raises(ValueError, match="exponential schedule needs every_epochs"):
         recipe.override(decay_every_epochs=0)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         recipe.override(optimizer="adam")
@@ -129,24 +132,23 @@ def test_inception_recipes_rmsprop_exponential_and_clipping():
 
 def test_wu2016_mnist_caffe_adds_only_the_caffe_solver_momentum_and_decay():
     base, caffe = RECIPES["wu2016_mnist"], RECIPES["wu2016_mnist_caffe"]
-    assert (base.momentum, base.weight_decay) == (0.0, 0.0)  # the thesis: plain SGD
-    assert (caffe.momentum, caffe.weight_decay) == (0.9, 5e-4)
-    same = {"name", "source", "momentum", "weight_decay"}
-    assert {k: v for k, v in base.as_dict().items() if k not in same} == {
-        k: v for k, v in caffe.as_dict().items() if k not in same
+    assert (base.optimizer.momentum, base.regularization.weight_decay) == (0.0, 0.0)  # plain SGD
+    assert (caffe.optimizer.momentum, caffe.regularization.weight_decay) == (0.9, 5e-4)
+    same = {"name", "source", "optimizer.momentum", "regularization.weight_decay"}
+    assert {k: v for k, v in base.flat().items() if k not in same} == {
+        k: v for k, v in caffe.flat().items() if k not in same
     }
 
 
 def test_fast_cifar_is_one_cycle_over_the_run():
-    from cnnzoo.training.schedules import WarmupLinearDecay
-    from cnnzoo.training.trainer import learning_rate
+    from cnnzoo.training.schedules import WarmupLinearDecay, learning_rate
 
     r = get_recipe("fast_cifar").in_steps(390)
-    assert r.total_steps == 40 * 390 and r.label_smoothing == 0.1
-    lr = learning_rate(r, 390)
+    assert r.schedule.total_steps == 40 * 390 and r.regularization.label_smoothing == 0.1
+    lr = learning_rate(r.schedule, 390)
     assert isinstance(lr, WarmupLinearDecay)
     assert float(lr(0)) == pytest.approx(0.02) and float(lr(782)) == pytest.approx(0.2)
-    assert float(lr(r.total_steps)) == 0.0
+    assert float(lr(r.schedule.total_steps)) == 0.0
     # A run shortened to fewer steps than the warm-up still gets a cycle.
-    short = learning_rate(r.override(total_steps=100), 390)
+    short = learning_rate(r.override(total_steps=100).schedule, 390)
     assert float(short(99)) > 0.0 and float(short(100)) == 0.0

@@ -23,23 +23,21 @@ def _rows(path):
 
 def test_in_steps_converts_epochs():
     r = get_recipe("lecun1998").in_steps(100)
-    assert r.total_steps == 2000 and r.epochs is None
-    assert r.lr_boundaries == (200, 500, 800, 1200) and r.lr_boundary_epochs == ()
+    assert r.schedule.total_steps == 2000 and r.schedule.epochs is None
+    assert r.schedule.boundaries == (200, 500, 800, 1200) and r.schedule.boundary_epochs == ()
 
 
 def test_resolve_length_interval_and_flags(tmp_path):
     spec = RunSpec("wu2016_mnist", get_recipe("wu2016_mnist"), tmp_path)
     resolved, per_epoch, interval = resolve_length(spec, 59_000)
     assert per_epoch == 1180 and interval == 200  # batch 50; validation every 200 (§3.1)
-    assert resolved.recipe.total_steps == 20 * 1180
+    assert resolved.recipe.schedule.total_steps == 20 * 1180
     short, _, interval = resolve_length(RunSpec("x", spec.recipe, tmp_path, steps=30), 59_000)
-    assert short.recipe.total_steps == 30 and interval == 30
+    assert short.recipe.schedule.total_steps == 30 and interval == 30
 
 
 def _fake_recipe(**changes) -> Recipe:
-    base = Recipe(
-        name="test",
-        source="test",
+    base = Recipe(name="test", source="test").override(
         dataset="fake",
         preprocessing="scale_01",
         augment=False,
@@ -69,7 +67,8 @@ def test_validate_every_and_half_life(tmp_path):
         lrs, [0.05 * 0.5 ** (i / 32) for i in (12, 24, 36, 48, 60, 64)], rtol=1e-5
     )
     run = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert run["recipe"]["total_steps"] == 64 and run["recipe"]["epochs"] is None
+    assert run["recipe"]["schedule"]["total_steps"] == 64
+    assert run["recipe"]["schedule"]["epochs"] is None
 
 
 def test_resume_mid_epoch_continues_the_same_data(tmp_path):
@@ -83,7 +82,7 @@ def test_resume_mid_epoch_continues_the_same_data(tmp_path):
     first_leg = RunSpec("wu2016_cifar", recipe.override(total_steps=7), part, max_eval_images=32)
     fit(first_leg, verbose=0)
     run = json.loads((part / "run.json").read_text())
-    run["recipe"]["total_steps"] = 20  # the killed run had been asked for 20
+    run["recipe"]["schedule"]["total_steps"] = 20  # the killed run had been asked for 20
     (part / "run.json").write_text(json.dumps(run))
     fit(RunSpec("wu2016_cifar", recipe, part, max_eval_images=32), verbose=0)
 
@@ -164,7 +163,7 @@ def test_fit_under_a_mixed_policy_resumes_with_it(tmp_path, policy):
     assert first["iterations"] == 3
     identity = json.loads((run / "run.json").read_text())
     assert identity["precision"] == policy
-    identity["recipe"]["total_steps"] = 6  # as if the 6-iteration run had been killed
+    identity["recipe"]["schedule"]["total_steps"] = 6  # as if the 6-iteration run had been killed
     (run / "run.json").write_text(json.dumps(identity))
     results = fit(spec, verbose=0)
     assert results["iterations"] == 6 and np.isfinite(results["test_loss"])
@@ -198,7 +197,10 @@ def test_select_best_keeps_and_tests_the_best_validation_model(tmp_path):
     rows = _rows(tmp_path / "r" / "history.csv")
     scores = [float(r["val_accuracy"]) for r in rows]
     best = int(np.argmax(scores))  # the earliest of equal scores
-    record = json.loads((tmp_path / "r" / "best.json").read_text())
+    # best.keras carries the model's metadata, with how it was selected.
+    best_meta = json.loads((tmp_path / "r" / "best.json").read_text())
+    assert best_meta["class_names"] and best_meta["arch"] == "wu2016_cifar"
+    record = best_meta["selected"]
     assert record["iteration"] == int(float(rows[best]["iterations"]))
     assert record["val_accuracy"] == pytest.approx(scores[best])
     assert results["selected"]["by"] == "val_accuracy"
@@ -226,7 +228,7 @@ def test_wall_seconds_and_sessions_add_up_over_a_resume(tmp_path):
     part = tmp_path / "r"
     fit(RunSpec("wu2016_cifar", recipe.override(total_steps=8), part, max_eval_images=32), 0)
     run = json.loads((part / "run.json").read_text())
-    run["recipe"]["total_steps"] = 16  # as if the 16-iteration run had been killed at 8
+    run["recipe"]["schedule"]["total_steps"] = 16  # as if the 16-iteration run had been killed at 8
     (part / "run.json").write_text(json.dumps(run))
     first = float(_rows(part / "history.csv")[0]["wall_seconds"])
     fit(RunSpec("wu2016_cifar", recipe, part, max_eval_images=32), verbose=0)

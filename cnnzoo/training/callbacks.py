@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from cnnzoo.model_io import atomic_write_bytes, atomic_write_text
+from cnnzoo.model_io import ModelMetadata, atomic_write_bytes
 
 
 class IterationLogs(keras.callbacks.Callback):
@@ -163,12 +164,19 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     The file is written beside the target and renamed over it, so a kill at any
     moment leaves either the previous checkpoint or the new one. The optimizer's
     iteration counter inside it tells where to resume, and the schedule is a
-    function of that counter, so the learning rate resumes with it.
+    function of that counter, so the learning rate resumes with it. The model's
+    metadata (class names, recipe) goes beside it, so the checkpoint predicts
+    and evaluates as the final model does.
+
+    Args:
+        path: the ``.keras`` file.
+        metadata: the run's `ModelMetadata` (None: no sidecar).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, metadata: ModelMetadata | None = None):
         super().__init__()
         self.path = Path(path)
+        self.metadata = metadata
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
@@ -177,7 +185,12 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             # weights may be NaN, and the previous checkpoint is worth more.
             print(f"\nNot checkpointing epoch {epoch + 1}: its training loss is {loss}")
             return
+        self.save(self.metadata)
+
+    def save(self, metadata: ModelMetadata | None) -> None:
         atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
+        if metadata is not None:
+            metadata.write(self.path)
 
 
 class WallClock(keras.callbacks.Callback):
@@ -204,28 +217,42 @@ class WallClock(keras.callbacks.Callback):
             logs["wall_seconds"] = round(self.previous + time.perf_counter() - self._start, 1)
 
 
-class BestCheckpoint(keras.callbacks.Callback):
+class BestCheckpoint(AtomicCheckpoint):
     """Keeps the model of the best validation score so far, for selection on validation.
 
-    Writes `path` (atomically, like `AtomicCheckpoint`) and beside it a JSON
-    record ``{"iteration", "epoch", monitor}`` whenever `monitor` improves
-    strictly, so the earliest of equal scores is kept. A resumed run reads the
-    record back and only a better score replaces it.
+    Saves `path` (atomically, with its metadata sidecar) whenever `monitor`
+    improves strictly, so the earliest of equal scores is kept; the sidecar's
+    ``selected`` says when and with what score. A resumed run reads it back and
+    only a better score replaces it.
 
     Args:
         path: the ``.keras`` file of the best model.
+        metadata: the run's `ModelMetadata`.
         monitor: the logs' key to maximize (a held-out validation metric: never
             the test set's, which must stay unseen until the end).
     """
 
-    def __init__(self, path: str | Path, monitor: str = "val_accuracy"):
-        super().__init__()
-        self.path = Path(path)
-        self.record = self.path.with_suffix(".json")
+    def __init__(
+        self,
+        path: str | Path,
+        metadata: ModelMetadata | None = None,
+        monitor: str = "val_accuracy",
+    ):
+        super().__init__(path, metadata or ModelMetadata())
         self.monitor = monitor
-        self.best = -math.inf
-        if self.record.is_file() and self.path.is_file():
-            self.best = float(json.loads(self.record.read_text(encoding="utf-8"))[monitor])
+        selection = self.read_selection(self.path)
+        self.best = float(selection[monitor]) if selection else -math.inf
+
+    @staticmethod
+    def read_selection(path: str | Path) -> dict | None:
+        """How the model at `path` was selected, or None where no best model was kept."""
+        path = Path(path)
+        record = path.with_suffix(".json")
+        if not (path.is_file() and record.is_file()):
+            return None
+        data = json.loads(record.read_text(encoding="utf-8"))
+        # Runs of the first version wrote the selection alone, not the metadata.
+        return data.get("selected") or {"by": "val_accuracy", **data}
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -233,9 +260,9 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         self.best = float(value)
         iteration = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        atomic_write_bytes(self.path, lambda tmp: self.model.save(tmp))
-        record = {"iteration": iteration, "epoch": epoch + 1, self.monitor: self.best}
-        atomic_write_text(self.record, json.dumps(record, indent=2))
+        selected = {"by": self.monitor, "iteration": iteration, "epoch": epoch + 1}
+        selected[self.monitor] = self.best
+        self.save(dataclasses.replace(self.metadata, selected=selected))
 
 
 def last_value(path: str | Path, column: str) -> float | None:

@@ -320,37 +320,25 @@ class CustomLoop:
         """Train for epochs of `steps_per_epoch` steps, calling the callbacks as `fit` does.
 
         Args:
-            dataset: (images, labels) batches of `global_batch_size` examples, at
-                least `steps_per_epoch * (epochs - initial_epoch)` of them. It is
-                split by the strategy: each replica gets its consecutive shard of
-                every global batch, and in a multi-worker cluster every worker
-                reads the same dataset and keeps its own shards.
+            dataset: (images, labels) batches of `global_batch_size` examples, enough
+                for every step; each replica gets its consecutive shard of every
+                global batch (every worker of a cluster reads the same dataset).
             steps_per_epoch: steps between `on_epoch_begin` and `on_epoch_end`.
             epochs: index of the last epoch + 1, as in `fit`.
             initial_epoch: epoch to start at (resuming).
             callbacks: Keras callbacks; `model.stop_training` ends training after
                 the current step.
             verbose: 0 silent, 1 progress bar, 2 one line per epoch.
-            validation_data: evaluated (see `evaluate`) at the end of every epoch;
-                its figures join the epoch's logs as ``val_loss``, ``val_accuracy``
-                and ``val_top5_accuracy``.
+            validation_data: evaluated at the end of every epoch, as ``val_loss``,
+                ``val_accuracy`` and ``val_top5_accuracy`` in the epoch's logs.
 
         Returns:
             The `History` callback, also at `model.history`.
-
         Raises:
             ValueError: if the dataset runs out before the last step.
             WorkerLostError: if another worker of the cluster stopped answering.
         """
-        model = self.model
-        options = tf.data.Options()
-        # Shard by element, so that worker k always gets the k-th shard of each
-        # global batch whatever the source (AUTO would try file sharding).
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        distributed = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
-        iterator = iter(distributed)
+        iterator = iter(self._distribute(dataset))
         callback_list = keras.callbacks.CallbackList(
             list(callbacks or []),
             add_history=True,
@@ -358,54 +346,68 @@ class CustomLoop:
             verbose=verbose,
             epochs=epochs,
             steps=steps_per_epoch,
-            model=model,
+            model=self.model,
         )
         if self._train_step is None:
             self._train_step = self._make_train_step()
-        model.stop_training = False
+        self.model.stop_training = False
+        self._steps_asked = steps_per_epoch * (epochs - initial_epoch)
+        self._steps_done = 0
         logs: dict[str, float] = {}
-        step = 0
         callback_list.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             callback_list.on_epoch_begin(epoch)
-            loss_sum = correct = correct5 = seen = 0.0
-            for batch in range(steps_per_epoch):
-                callback_list.on_train_batch_begin(batch)
-                try:
-                    loss, right, right5, examples = self._train_step(iterator)
-                except (StopIteration, tf.errors.OutOfRangeError) as e:
-                    raise ValueError(
-                        f"the dataset ran out after {step} steps; "
-                        f"{steps_per_epoch * (epochs - initial_epoch)} were asked for"
-                    ) from e
-                except PEER_FAILURES as e:
-                    raise WorkerLostError(self._lost_message(e)) from e
-                step += 1
-                examples = float(examples)
-                # Running means since the epoch began, weighted by batch size,
-                # as Keras's loss tracker and accuracy metrics report them.
-                loss_sum += float(loss) * examples
-                correct += float(right)
-                correct5 += float(right5)
-                seen += examples
-                logs = {
-                    "loss": loss_sum / seen,
-                    "accuracy": correct / seen,
-                    "top5_accuracy": correct5 / seen,
-                }
-                callback_list.on_train_batch_end(batch, dict(logs))
-                if model.stop_training:
-                    break
+            logs = self._train_epoch(iterator, steps_per_epoch, callback_list)
             epoch_logs = dict(logs)
             if validation_data is not None:
-                epoch_logs.update(
-                    {f"val_{k}": v for k, v in self.evaluate(validation_data).items()}
-                )
+                val = self.evaluate(validation_data)
+                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
-            if model.stop_training:
+            if self.model.stop_training:
                 break
         callback_list.on_train_end(dict(logs))
-        return model.history
+        return self.model.history
+
+    def _distribute(self, dataset: tf.data.Dataset):
+        options = tf.data.Options()
+        # Shard by element, so that worker k always gets the k-th shard of each
+        # global batch whatever the source (AUTO would try file sharding).
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+    def _train_epoch(self, iterator, steps: int, callback_list) -> dict[str, float]:
+        """One epoch's steps; the logs are running means since the epoch began."""
+        loss_sum = correct = correct5 = seen = 0.0
+        logs: dict[str, float] = {}
+        for batch in range(steps):
+            callback_list.on_train_batch_begin(batch)
+            try:
+                loss, right, right5, examples = self._train_step(iterator)
+            except (StopIteration, tf.errors.OutOfRangeError) as e:
+                raise ValueError(
+                    f"the dataset ran out after {self._steps_done} steps; "
+                    f"{self._steps_asked} were asked for"
+                ) from e
+            except PEER_FAILURES as e:
+                raise WorkerLostError(self._lost_message(e)) from e
+            self._steps_done += 1
+            examples = float(examples)
+            # Weighted by batch size, as Keras's loss tracker and accuracy metrics are.
+            loss_sum += float(loss) * examples
+            correct += float(right)
+            correct5 += float(right5)
+            seen += examples
+            logs = {
+                "loss": loss_sum / seen,
+                "accuracy": correct / seen,
+                "top5_accuracy": correct5 / seen,
+            }
+            callback_list.on_train_batch_end(batch, dict(logs))
+            if self.model.stop_training:
+                break
+        return logs
 
     def _lost_message(self, error: Exception) -> str:
         done = int(self.optimizer.iterations.numpy())

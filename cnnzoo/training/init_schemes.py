@@ -155,6 +155,22 @@ def _kernel_layers(
             yield from _kernel_layers(child, f"{path}/", name)
 
 
+def _check_coverage(model, scheme: str, spec: _Scheme, available: list[str]) -> None:
+    """The model has every layer the scheme names, and a per-layer scheme names them all."""
+    missing = [name for name in spec.required if name not in available]
+    if missing:
+        raise ValueError(
+            f"init scheme {scheme!r} needs Conv/Dense layers named {missing} that model "
+            f"{model.name!r} lacks; its Conv/Dense layers are {available}"
+        )
+    uncovered = [name for name in available if name not in spec.required]
+    if not spec.covers_all and uncovered:
+        raise ValueError(
+            f"init scheme {scheme!r} specifies layers {list(spec.required)} only, but "
+            f"model {model.name!r} also has Conv/Dense layers {uncovered}"
+        )
+
+
 def apply_init_scheme(model: keras.Model, scheme: str, seed: int = 0) -> None:
     """Re-initialise the Conv/Dense kernels and biases of a built model in place.
 
@@ -194,20 +210,7 @@ def apply_init_scheme(model: keras.Model, scheme: str, seed: int = 0) -> None:
         raise ValueError(f"model {model.name!r} must be built before applying an init scheme")
     spec = _SCHEMES[scheme]
     targets = list(_kernel_layers(model))
-    available = sorted({name for name, _, _ in targets})
-    missing = [name for name in spec.required if name not in available]
-    if missing:
-        raise ValueError(
-            f"init scheme {scheme!r} needs Conv/Dense layers named {missing} that model "
-            f"{model.name!r} lacks; its Conv/Dense layers are {available}"
-        )
-    if not spec.covers_all:
-        uncovered = [name for name in available if name not in spec.required]
-        if uncovered:
-            raise ValueError(
-                f"init scheme {scheme!r} specifies layers {list(spec.required)} only, but "
-                f"model {model.name!r} also has Conv/Dense layers {uncovered}"
-            )
+    _check_coverage(model, scheme, spec, sorted({name for name, _, _ in targets}))
     for name, path, layer in targets:
         # crc32 is stable across runs (str hash is salted); the full path separates
         # kernel layers that share a composite's name.

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import ArrayDataset
-from cnnzoo.training.recipes import Recipe
+from cnnzoo.training.recipe import Recipe
 
 # Images of a folder whose statistics (means, PCA colour basis) the run computes at
 # its start: enough for the per-channel figures to settle, spread over the classes.
@@ -70,7 +70,7 @@ def split_data(recipe: Recipe, data: ArrayDataset, seed: int):
         held-out part of the training set, or the test set when val_split is 0
         (the papers' curves plot test error).
     """
-    train, val = pipe.split_validation(*data.train, recipe.val_split, seed=seed)
+    train, val = pipe.split_validation(*data.train, recipe.evaluation.val_split, seed=seed)
     return train, (val if val is not None else data.test), data.test
 
 
@@ -84,18 +84,18 @@ def array_inputs(
 ) -> TrainingInputs:
     """Inputs from an in-memory dataset: the recipe's validation split, pad-crop-flip."""
     train, val, _ = split_data(recipe, data, seed)
-    eval_batch = recipe.batch_size * 2
+    eval_batch = recipe.data.batch_size * 2
     test = limit_examples(data.test, max_eval_images)
 
     def stream(start_epoch: int) -> tf.data.Dataset:
         return pipe.train_dataset(
             *train,
-            recipe.batch_size,
+            recipe.data.batch_size,
             seed=seed,
             start_epoch=start_epoch,
-            augment=recipe.augment,
-            pad=recipe.augment_pad,
-            flip=recipe.augment_flip,
+            augment=recipe.data.augment,
+            pad=recipe.data.augment_pad,
+            flip=recipe.data.augment_flip,
         )
 
     return TrainingInputs(
@@ -108,7 +108,7 @@ def array_inputs(
         val=pipe.eval_dataset(*limit_examples(val, max_eval_images), eval_batch),
         test=pipe.eval_dataset(*test, eval_batch),
         n_test=len(test[0]),
-        val_is_test=recipe.val_split == 0,
+        val_is_test=recipe.evaluation.val_split == 0,
     )
 
 
@@ -149,6 +149,33 @@ def _folder(root: Path, split: str):
     return list_image_folder(path)
 
 
+def _stats_sample(index, view) -> np.ndarray:
+    """Centre views of every k-th training file, so the statistics see all classes."""
+    from cnnzoo.pipelines.folder_source import folder_dataset
+
+    step = max(1, len(index) // STATS_SAMPLE)
+    sample = dataclasses.replace(
+        index, paths=index.paths[::step][:STATS_SAMPLE], labels=index.labels[::step][:STATS_SAMPLE]
+    )
+    views = folder_dataset(sample).map(view).as_numpy_iterator()
+    return np.stack([np.asarray(x, np.uint8) for x, _ in views])
+
+
+def _folder_augment(kind: str, crop: int, stats_images: np.ndarray, view) -> Callable:
+    """The recipe's image augmentation, or a centre view and a flip when it names none."""
+    from cnnzoo.pipelines import imagenet_augment as aug
+
+    if kind:
+        pca = aug.compute_pca(stats_images) if kind != "inception" else None
+        return aug.make_augment(kind, size=crop, pca=pca)
+
+    def augment(image, seed_pair):
+        image = view(image, 0)[0]
+        return tf.image.stateless_random_flip_left_right(image, seed_pair)
+
+    return augment
+
+
 def folder_inputs(
     recipe: Recipe,
     root: str | Path,
@@ -158,11 +185,8 @@ def folder_inputs(
 ) -> TrainingInputs:
     """Inputs from ``root/train/<class>/`` and ``root/val/<class>/`` image trees.
 
-    Training images get the recipe's `image_augment` (AlexNet crops, VGG or ResNet
-    scale jittering, Inception random-resized crops; with PCA colour noise for the
-    first three, its basis computed from a sample of the training images at the
-    start), or a centre view and a flip when it names none. Validation and test are
-    the centre views of the val tree, as the papers' single-crop figures are.
+    Training images get the recipe's `image_augment` (`_folder_augment`); validation
+    and test are the val tree's centre views, as the papers' single-crop figures are.
 
     Args:
         recipe: the resolved recipe.
@@ -180,29 +204,13 @@ def folder_inputs(
         only = sorted(set(train_index.class_names) ^ set(val_index.class_names))
         raise ValueError(f"{root}: train and val have different classes (e.g. {only[:5]})")
     view = center_view(crop)
-    # Every k-th file, so the statistics see all classes, not the first few.
-    step = max(1, len(train_index) // STATS_SAMPLE)
-    sample = dataclasses.replace(
-        train_index,
-        paths=train_index.paths[::step][:STATS_SAMPLE],
-        labels=train_index.labels[::step][:STATS_SAMPLE],
-    )
-    stats_images = np.stack(
-        [np.asarray(x, np.uint8) for x, _ in folder_dataset(sample).map(view).as_numpy_iterator()]
-    )
-    if recipe.image_augment:
-        pca = aug.compute_pca(stats_images) if recipe.image_augment != "inception" else None
-        augment = aug.make_augment(recipe.image_augment, size=crop, pca=pca)
-    else:
-
-        def augment(image, seed_pair):
-            image = view(image, 0)[0]
-            return tf.image.stateless_random_flip_left_right(image, seed_pair)
+    stats_images = _stats_sample(train_index, view)
+    augment = _folder_augment(recipe.data.image_augment, crop, stats_images, view)
 
     def stream(start_epoch: int) -> tf.data.Dataset:
         epochs = folder_epoch(train_index, seed=seed)
         return aug.train_stream(
-            epochs, augment, recipe.batch_size, seed=seed, start_epoch=start_epoch
+            epochs, augment, recipe.data.batch_size, seed=seed, start_epoch=start_epoch
         )
 
     def evaluation(n: int | None) -> tf.data.Dataset:
@@ -212,7 +220,7 @@ def folder_inputs(
         # cannot see it, warns of "running out of data" at each validation's end.
         ds = ds.take(n).apply(tf.data.experimental.assert_cardinality(n))
         ds = ds.map(view, num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.batch(recipe.batch_size * 2).prefetch(tf.data.AUTOTUNE)
+        return ds.batch(recipe.data.batch_size * 2).prefetch(tf.data.AUTOTUNE)
 
     n_test = len(val_index) if max_eval_images is None else min(len(val_index), max_eval_images)
     return TrainingInputs(

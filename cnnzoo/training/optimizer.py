@@ -109,3 +109,32 @@ class RMSpropL2(_CoupledL2, keras.optimizers.RMSprop):
 
     Arguments: those of `_CoupledL2` and `keras.optimizers.RMSprop`.
     """
+
+
+# --------------------------------------------------------------------------- the table
+# A recipe's optimizer section kind -> ``(section, common arguments) -> optimizer``.
+OPTIMIZERS = {
+    "sgd": lambda section, common: SGDL2(momentum=section.momentum, **common),
+    "rmsprop": lambda section, common: RMSpropL2(
+        rho=section.rho, epsilon=section.epsilon, **common
+    ),
+}
+
+
+def make_optimizer(recipe, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer with its schedule, coupled L2 decay and lr multipliers.
+
+    Args:
+        recipe: a `Recipe` in iterations (`Recipe.in_steps`).
+        steps_per_epoch: iterations per epoch (for epoch-denominated schedules).
+    """
+    from cnnzoo.training.schedules import learning_rate
+
+    section = recipe.optimizer
+    common = {
+        "learning_rate": learning_rate(recipe.schedule, steps_per_epoch),
+        "l2": recipe.regularization.weight_decay,
+        "lr_multipliers": section.lr_multipliers,
+        "global_clipnorm": section.clip_norm or None,
+    }
+    return OPTIMIZERS[section.kind](section, common)

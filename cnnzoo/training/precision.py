@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import keras
 
@@ -128,9 +129,36 @@ def float32_outputs(model: keras.Model) -> keras.Model:
         )
     if all(_is_float32(t) for t in outputs):
         return model
+    rebuilt = _rebuild_output_layers(model, outputs)
+    new_outputs = []
+    for t in outputs:
+        layer, _, tensor_index = t._keras_history
+        out = rebuilt.get(id(layer))
+        new_outputs.append(t if out is None else keras.tree.flatten(out)[tensor_index])
+    structure = model._outputs_struct if hasattr(model, "_outputs_struct") else None
+    if structure is not None:
+        new_outputs = keras.tree.pack_sequence_as(structure, new_outputs)
+    elif len(new_outputs) == 1:
+        new_outputs = new_outputs[0]
+    inputs = model._inputs_struct if hasattr(model, "_inputs_struct") else model.inputs
+    try:
+        new_model = keras.Model(inputs, new_outputs, name=model.name)
+    except ValueError as e:
+        # The old layer stays in the graph when its output also feeds other layers.
+        raise ValueError(
+            f"cannot rebuild the output layers of {model.name!r} alone: an output "
+            f"that also feeds other layers is not supported ({e})"
+        ) from e
+    new_model.dtype_policy = model.dtype_policy
+    if not model.trainable:
+        # Only then: the setter recurses, and would unfreeze layers frozen one by one.
+        new_model.trainable = False
+    return new_model
 
-    # Each output-producing layer, once, with the node (call) that produced it.
-    rebuilt: dict[int, tuple] = {}
+
+def _rebuild_output_layers(model: keras.Model, outputs) -> dict[int, Any]:
+    """{id(old layer): new output} for each non-float32 output layer, rebuilt in float32."""
+    rebuilt: dict[int, Any] = {}
     for t in outputs:
         layer, node_index, _ = t._keras_history
         if _is_float32(t) or id(layer) in rebuilt:
@@ -151,36 +179,8 @@ def float32_outputs(model: keras.Model) -> keras.Model:
         node = layer._inbound_nodes[node_index]
         new_out = new_layer(*node.arguments.args, **node.arguments.kwargs)
         new_layer.set_weights(layer.get_weights())
-        rebuilt[id(layer)] = (layer, new_out)
-
-    new_outputs = []
-    for t in outputs:
-        layer, _, tensor_index = t._keras_history
-        if id(layer) not in rebuilt:
-            new_outputs.append(t)
-            continue
-        out = rebuilt[id(layer)][1]
-        new_outputs.append(keras.tree.flatten(out)[tensor_index])
-    structure = model._outputs_struct if hasattr(model, "_outputs_struct") else None
-    if structure is not None:
-        new_outputs = keras.tree.pack_sequence_as(structure, new_outputs)
-    elif len(new_outputs) == 1:
-        new_outputs = new_outputs[0]
-
-    inputs = model._inputs_struct if hasattr(model, "_inputs_struct") else model.inputs
-    try:
-        new_model = keras.Model(inputs, new_outputs, name=model.name)
-    except ValueError as e:
-        # The old layer stays in the graph when its output also feeds other layers.
-        raise ValueError(
-            f"cannot rebuild the output layers of {model.name!r} alone: an output "
-            f"that also feeds other layers is not supported ({e})"
-        ) from e
-    new_model.dtype_policy = model.dtype_policy
-    if not model.trainable:
-        # Only then: the setter recurses, and would unfreeze layers frozen one by one.
-        new_model.trainable = False
-    return new_model
+        rebuilt[id(layer)] = new_out
+    return rebuilt
 
 
 def uses_loss_scaling(policy: str | keras.DTypePolicy | None = None) -> bool:

@@ -111,3 +111,60 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
             "total_steps": self.total_steps,
             "start": self.start,
         }
+
+
+# --------------------------------------------------------------------------- the table
+# A recipe's schedule section (`cnnzoo.training.recipe.SCHEDULES`) -> the Keras rate.
+# Each builder takes the section, already in iterations (`Recipe.in_steps`), and the
+# epoch's length for the epoch-denominated constants.
+
+
+def _step(schedule, steps_per_epoch: int):
+    return StepSchedule(*schedule.points())
+
+
+def _half_life(schedule, steps_per_epoch: int):
+    return HalfLifeDecay(schedule.lr, schedule.half_life_epochs * steps_per_epoch)
+
+
+def _plateau(schedule, steps_per_epoch: int):
+    # A plain rate is a variable that ReduceLROnPlateau can lower; it is saved
+    # with the optimizer, so a resumed run keeps the lowered rate.
+    return schedule.lr
+
+
+def _exponential(schedule, steps_per_epoch: int):
+    return keras.optimizers.schedules.ExponentialDecay(
+        schedule.lr,
+        decay_steps=max(1, round(schedule.every_epochs * steps_per_epoch)),
+        decay_rate=schedule.rate,
+        staircase=True,
+    )
+
+
+def _one_cycle(schedule, steps_per_epoch: int):
+    # The cycle spans the run, also one shortened by --steps or --epochs.
+    warmup = min(schedule.warmup_steps, schedule.total_steps - 1)
+    return WarmupLinearDecay(schedule.lr, warmup, schedule.total_steps, start=schedule.warmup_lr)
+
+
+SCHEDULE_BUILDERS = {
+    "step": _step,
+    "half_life": _half_life,
+    "plateau": _plateau,
+    "exponential": _exponential,
+    "warmup_linear": _one_cycle,
+}
+
+
+def learning_rate(schedule, steps_per_epoch: int = 1):
+    """The Keras learning rate of a recipe's schedule section.
+
+    Args:
+        schedule: `recipe.schedule`, in iterations (see `Recipe.in_steps`).
+        steps_per_epoch: iterations per pass over the training set.
+
+    Returns:
+        A `LearningRateSchedule`, or a float for the plateau schedule.
+    """
+    return SCHEDULE_BUILDERS[schedule.kind](schedule, steps_per_epoch)

@@ -17,11 +17,67 @@ import keras_tuner as kt
 from cnnzoo.model_io import atomic_write_text
 from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import load_dataset
-from cnnzoo.training import inputs, trainer
-from cnnzoo.training.recipes import Recipe
+from cnnzoo.training import inputs
+from cnnzoo.training.modeling import make_model
+from cnnzoo.training.recipe import Recipe
 
 # He et al. 2016 hold out 5k of CIFAR-10's 50k training images for validation (§4.2).
 DEFAULT_VAL_SPLIT = 5000
+
+
+def _trial_data(recipe: Recipe, data_dir, seed: int, steps_per_epoch, epochs_per_trial):
+    """The recipe with a validation split, the data, its split and the trials' recipe."""
+    if not recipe.evaluation.val_split:
+        recipe = recipe.override({"evaluation.val_split": DEFAULT_VAL_SPLIT})
+    data = load_dataset(recipe.data.dataset, data_dir)
+    if recipe.evaluation.val_split >= len(data.train[0]):
+        recipe = recipe.override({"evaluation.val_split": len(data.train[0]) // 10})
+    train, val, _ = inputs.split_data(recipe, data, seed)
+    spe = steps_per_epoch or pipe.steps_per_epoch(len(train[0]), recipe.data.batch_size)
+    trial_recipe = recipe.in_steps(spe).scaled_to(spe * epochs_per_trial)
+    return recipe, data, train, val, spe, trial_recipe
+
+
+def _best_trial(tuner, model_dir: Path) -> dict[str, float]:
+    """The best trial's values (ties to the earliest); also writes them and all trials."""
+    # Highest score first, ties to the earliest trial: KerasTuner's own order among
+    # equal scores can differ between processes, and a rerun must not change the answer.
+    trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
+    if not trials:
+        raise RuntimeError(f"no trial in {model_dir / 'tune'} finished with a score")
+    # Trial ids are decimal strings; compare them as numbers ("10" after "9").
+    trials.sort(key=lambda t: (-t.score, len(t.trial_id), t.trial_id))
+    best = {k: float(v) for k, v in trials[0].hyperparameters.values.items()}
+    summary = [
+        {
+            "trial": t.trial_id,
+            "score": t.score,
+            **{k: float(v) for k, v in t.hyperparameters.values.items()},
+        }
+        for t in trials
+    ]
+    atomic_write_text(Path(model_dir) / "best_overrides.json", json.dumps(best, indent=2))
+    atomic_write_text(Path(model_dir) / "trials.json", json.dumps(summary, indent=2))
+    return best
+
+
+def _search(tuner, data, train, val, spe, epochs, seed, verbose) -> None:
+    """Run (or continue) the search on the training split, validating on `val`."""
+    stream = pipe.train_dataset(
+        *train,
+        data.batch_size,
+        seed=seed,
+        augment=data.augment,
+        pad=data.augment_pad,
+        flip=data.augment_flip,
+    )
+    tuner.search(
+        stream,
+        steps_per_epoch=spe,
+        epochs=epochs,
+        validation_data=pipe.eval_dataset(*val, data.batch_size * 2),
+        verbose=verbose,
+    )
 
 
 def tune(
@@ -43,21 +99,13 @@ def tune(
 ) -> dict[str, float]:
     """Search the learning rate (log-uniform) and optionally weight decay.
 
-    Args:
-        arch: registered model name.
-        recipe: resolved recipe (its val_split is used, or 5,000 if it has none).
-        model_dir: the tuner's directory; rerunning with the same one resumes.
-        data_dir: dataset files directory.
-        max_trials: trials in all (including those of earlier runs).
-        epochs_per_trial: epochs each trial trains.
-        steps_per_epoch: iterations per epoch (default: one pass over the data).
-        lr_range: (low, high) of the log-uniform learning-rate range.
-        tune_weight_decay: search the weight decay too (log-uniform in `wd_range`).
-        wd_range: (low, high) of the weight-decay range.
-        seed: seed of the tuner, the data order and the initialization.
-        max_eval_images: validate on this many held-out images only.
-        arch_options: builder overrides.
-        verbose: Keras verbosity.
+    Args: `arch`, `recipe` (its validation split is used, or 5,000 if it has
+    none), `model_dir` (the tuner's state: rerunning with the same one resumes),
+    `data_dir`, `max_trials` (including those of earlier runs), `epochs_per_trial`,
+    `steps_per_epoch` (default one pass over the data), `lr_range` / `wd_range`
+    (low, high of the log-uniform ranges), `tune_weight_decay`, `seed` (tuner,
+    data order, initialization), `max_eval_images` (validate on so many held-out
+    images), `arch_options` (builder overrides), `verbose` (Keras verbosity).
 
     Returns:
         The best values, e.g. {"lr": 0.12}; also written to
@@ -65,28 +113,17 @@ def tune(
     """
     if lr_range[0] <= 0 or lr_range[0] >= lr_range[1]:
         raise ValueError(f"lr range must satisfy 0 < low < high, got {lr_range}")
-    if not recipe.val_split:
-        recipe = recipe.override(val_split=DEFAULT_VAL_SPLIT)
-    data = load_dataset(recipe.dataset, data_dir)
-    if recipe.val_split >= len(data.train[0]):
-        recipe = recipe.override(val_split=len(data.train[0]) // 10)
-    train, val, _ = inputs.split_data(recipe, data, seed)
-    spe = steps_per_epoch or pipe.steps_per_epoch(len(train[0]), recipe.batch_size)
-    trial_recipe = recipe.in_steps(spe).scaled_to(spe * epochs_per_trial)
+    recipe, data, train, val, spe, trial_recipe = _trial_data(
+        recipe, data_dir, seed, steps_per_epoch, epochs_per_trial
+    )
 
     def build(hp: kt.HyperParameters):
+        # Flat names: best_overrides.json feeds `fit --overrides` (LEGACY_FIELDS).
         changes = {"lr": hp.Float("lr", lr_range[0], lr_range[1], sampling="log")}
         if tune_weight_decay:
             changes["weight_decay"] = hp.Float("weight_decay", *wd_range, sampling="log")
-        return trainer.make_model(
-            arch,
-            trial_recipe.override(**changes),
-            data,
-            train[0],
-            spe,
-            seed,
-            **(arch_options or {}),
-        )
+        model_recipe = trial_recipe.override(changes)
+        return make_model(arch, model_recipe, data, train[0], spe, seed, **(arch_options or {}))
 
     tuner = kt.RandomSearch(
         build,
@@ -98,36 +135,5 @@ def tune(
         overwrite=False,  # a rerun reloads finished trials and continues the search
     )
     val = inputs.limit_examples(val, max_eval_images)
-    tuner.search(
-        pipe.train_dataset(
-            *train,
-            recipe.batch_size,
-            seed=seed,
-            augment=recipe.augment,
-            pad=recipe.augment_pad,
-            flip=recipe.augment_flip,
-        ),
-        steps_per_epoch=spe,
-        epochs=epochs_per_trial,
-        validation_data=pipe.eval_dataset(*val, recipe.batch_size * 2),
-        verbose=verbose,
-    )
-    # Highest score first, ties to the earliest trial: KerasTuner's own order among
-    # equal scores can differ between processes, and a rerun must not change the answer.
-    trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
-    if not trials:
-        raise RuntimeError(f"no trial in {model_dir / 'tune'} finished with a score")
-    # Trial ids are decimal strings; compare them as numbers ("10" after "9").
-    trials.sort(key=lambda t: (-t.score, len(t.trial_id), t.trial_id))
-    best = {k: float(v) for k, v in trials[0].hyperparameters.values.items()}
-    summary = [
-        {
-            "trial": t.trial_id,
-            "score": t.score,
-            **{k: float(v) for k, v in t.hyperparameters.values.items()},
-        }
-        for t in trials
-    ]
-    atomic_write_text(Path(model_dir) / "best_overrides.json", json.dumps(best, indent=2))
-    atomic_write_text(Path(model_dir) / "trials.json", json.dumps(summary, indent=2))
-    return best
+    _search(tuner, recipe.data, train, val, spe, epochs_per_trial, seed, verbose)
+    return _best_trial(tuner, model_dir)
