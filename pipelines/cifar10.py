@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+from cnnzoo.pipelines import releases
 from cnnzoo.pipelines.errors import DataError
-from cnnzoo.pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 # The class order of the official release (batches.meta.txt).
 CLASS_NAMES = (
@@ -42,11 +42,11 @@ IMAGES_PER_FILE = 10000
 NUM_CLASSES = len(CLASS_NAMES)
 
 BINARY_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-DATA_DIR_ENV = "CNNZOO_DATA_DIR"
+# Where tensorflow-datasets downloads CIFAR-10 from.
+DOWNLOAD_HOST = "www.cs.toronto.edu"
+# The variable the tools read the default data root from, as every reader does.
+DATA_DIR_ENV = releases.DATA_DIR_ENV
 _SPLIT_FILES = {"train": TRAIN_FILES, "test": TEST_FILES}
-# Where tensorflow-datasets downloads CIFAR-10 from; probed before tfds.load
-# because an offline tfds.load spends minutes retrying before it gives up.
-_DOWNLOAD_HOST = "www.cs.toronto.edu"
 
 
 def _holds_binary_files(directory: Path) -> bool:
@@ -57,33 +57,7 @@ def _holds_pickle_version(directory: Path) -> bool:
     return (directory / "cifar-10-batches-py").is_dir() or (directory / "data_batch_1").is_file()
 
 
-def find_local_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Find the directory holding the official CIFAR-10 binary files.
-
-    Args:
-        data_dir: a directory containing ``cifar-10-batches-bin/``, or that
-            directory itself. When None, the environment variable
-            ``CNNZOO_DATA_DIR`` is used in the same way.
-
-    Returns:
-        The batches directory, or None when no directory was given, or when the
-        one from ``CNNZOO_DATA_DIR`` holds no CIFAR-10 (it is a shared data root
-        that may hold other datasets only).
-
-    Raises:
-        DataError: the directory holds only the Python (pickle) version, or
-            ``data_dir`` was given explicitly but does not exist or holds no CIFAR-10.
-    """
-    explicit = data_dir is not None
-    if not explicit:
-        data_dir = os.environ.get(DATA_DIR_ENV) or None
-        if data_dir is None:
-            return None
-    root = Path(data_dir)
-
-    for candidate in (root / BATCHES_DIR, root):
-        if candidate.is_dir() and _holds_binary_files(candidate):
-            return candidate
+def _refuse_pickles(root: Path) -> None:
     for candidate in (root, root / BATCHES_DIR):
         if candidate.is_dir() and _holds_pickle_version(candidate):
             raise DataError(
@@ -92,16 +66,6 @@ def find_local_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
                 f"({BATCHES_DIR}/ with {TRAIN_FILES[0]} ... {TEST_FILES[0]}), "
                 f"from {BINARY_URL}"
             )
-    if explicit:
-        found = "does not exist" if not root.exists() else "holds no CIFAR-10 binary files"
-        if root.exists() and not root.is_dir():
-            found = "is not a directory"
-        raise DataError(
-            f"CIFAR-10 data directory {root} {found}; expected a directory containing "
-            f"{BATCHES_DIR}/, or that directory itself, with {', '.join(TRAIN_FILES)} "
-            f"and {TEST_FILES[0]} (from {BINARY_URL})"
-        )
-    return None
 
 
 def read_binary_file(
@@ -165,8 +129,7 @@ def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.
         ValueError: unknown split.
         DataError: a file of the split is missing or malformed.
     """
-    if split not in _SPLIT_FILES:
-        raise ValueError(f"unknown CIFAR-10 split {split!r}; expected one of {list(_SPLIT_FILES)}")
+    RELEASE.check_split(split, _SPLIT_FILES)
     directory = find_local_dir(data_dir)
     names = _SPLIT_FILES[split]
     missing = [name for name in names if not (directory / name).is_file()]
@@ -181,43 +144,18 @@ def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def _network_reachable() -> bool:
-    """Whether the CIFAR-10 download host answers within a few seconds."""
-    return host_reachable(_DOWNLOAD_HOST)
-
-
-def load_cifar10(
-    data_dir: str | os.PathLike | None = None,
-    tfds_data_dir: str | os.PathLike | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Load CIFAR-10: local binary files first, tensorflow-datasets otherwise.
-
-    Args:
-        data_dir: see `find_local_dir`; None uses ``CNNZOO_DATA_DIR``.
-        tfds_data_dir: tensorflow-datasets data directory; None uses its default
-            (``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
-
-    Returns:
-        ``{"train": (images, labels), "test": (images, labels)}`` with uint8
-        (N, 32, 32, 3) images and int64 labels. From local files the training
-        images are in file order; tensorflow-datasets stores them in its own order.
-
-    Raises:
-        DataError: local files exist but are malformed (see `find_local_dir`, `load_split`).
-        DataUnavailableError: no local copy, no prepared tfds copy, and no network.
-    """
-    local = find_local_dir(data_dir)
-    if local is not None:
-        return {split: load_split(split, local) for split in ("train", "test")}
-    # _network_reachable is looked up here, at call time, so tests can replace it.
-    return load_tfds_arrays(
-        "cifar10",
-        tfds_data_dir=tfds_data_dir,
-        host=_DOWNLOAD_HOST,
-        probe=_network_reachable,
-        display_name="CIFAR-10",
-        offline_hint=(
-            f"no local binary files (pass --data-dir or set {DATA_DIR_ENV} to a "
-            f"directory containing {BATCHES_DIR}/; the binary version is at {BINARY_URL})"
-        ),
-    )
+RELEASE = releases.Release(
+    name="CIFAR-10",
+    folder=BATCHES_DIR,
+    files="CIFAR-10 binary files",
+    expected=f"{', '.join(TRAIN_FILES)} and {TEST_FILES[0]} (from {BINARY_URL})",
+    holds=_holds_binary_files,
+    read_split=load_split,
+    tfds_name="cifar10",
+    download_host=DOWNLOAD_HOST,
+    refuse=_refuse_pickles,
+)
+# The shared ways (`cnnzoo.pipelines.releases.Release`) to find the files and to load
+# both splits, local files first and tensorflow-datasets otherwise.
+find_local_dir = RELEASE.find_local_dir
+load_cifar10 = RELEASE.load

@@ -6,9 +6,9 @@ the model does its own preprocessing.
 
 The training stream is a pure function of (seed, epoch, batch index): the order of
 each epoch and every augmentation draw come from stateless random ops seeded by
-those numbers. So ``train_dataset(..., start_epoch=e)`` yields exactly what an
-uninterrupted stream yields from epoch ``e`` on, which is how training resumes
-after a crash without replaying the earlier epochs.
+those numbers (`cnnzoo.pipelines.seeds`). So ``train_dataset(..., start_epoch=e)``
+yields exactly what an uninterrupted stream yields from epoch ``e`` on, which is
+how training resumes after a crash without replaying the earlier epochs.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from cnnzoo.pipelines.augment import CIFAR_PAD, pad_crop_flip
-
-# Mixed into the seed so augmentation draws never reuse the shuffle's random stream.
-_AUGMENT_STREAM = 1
+from cnnzoo.pipelines.seeds import augment_seed, epoch_order
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -80,6 +78,19 @@ def _as_tensors(images, labels) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.convert_to_tensor(images), tf.convert_to_tensor(labels, dtype=tf.int32)
 
 
+def _check_stream(n: int, batch_size: int, start_epoch: int) -> int:
+    """Full batches per epoch of a training stream, after checking its arguments."""
+    steps = steps_per_epoch(n, batch_size)
+    if steps == 0:
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the {n} training images; "
+            "an epoch would have no full batch"
+        )
+    if start_epoch < 0:
+        raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+    return steps
+
+
 def train_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -92,7 +103,7 @@ def train_dataset(
 ) -> tf.data.Dataset:
     """The infinite, shuffled, augmented training stream.
 
-    Each epoch is a fresh permutation (seeded by ``(seed, epoch)``) cut into
+    Each epoch is a fresh permutation (`cnnzoo.pipelines.seeds.epoch_order`) cut into
     ``steps_per_epoch(N, batch_size)`` full batches; each batch is augmented with
     `pad_crop_flip` seeded by ``(seed, epoch, batch index)``.
 
@@ -110,21 +121,12 @@ def train_dataset(
     Returns:
         An infinite ``tf.data.Dataset`` of ``(float32 (B, H, W, C) in [0, 255], int32 (B,))``.
     """
-    steps = steps_per_epoch(len(images), batch_size)
-    if steps == 0:
-        raise ValueError(
-            f"batch_size {batch_size} exceeds the {len(images)} training images; "
-            "an epoch would have no full batch"
-        )
-    if start_epoch < 0:
-        raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
-    image_t, label_t = _as_tensors(images, labels)
     n = len(images)
-    seed = int(seed)
+    steps = _check_stream(n, batch_size, start_epoch)
+    image_t, label_t = _as_tensors(images, labels)
 
     def epoch_batches(epoch):
-        epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
-        order = tf.argsort(tf.random.stateless_uniform([n], epoch_seed))
+        order = epoch_order(n, seed, epoch)
         batches = tf.reshape(order[: steps * batch_size], [steps, batch_size])
         return tf.data.Dataset.from_tensor_slices(
             (tf.fill([steps], epoch), tf.range(steps, dtype=tf.int64), batches)
@@ -132,15 +134,9 @@ def train_dataset(
 
     def make_batch(epoch, step, index):
         x = tf.gather(image_t, index)
-        y = tf.gather(label_t, index)
         if augment:
-            stream = tf.random.experimental.stateless_fold_in(
-                tf.stack([tf.constant(seed, tf.int64), epoch]), _AUGMENT_STREAM
-            )
-            x = pad_crop_flip(
-                x, tf.random.experimental.stateless_fold_in(stream, step), pad=pad, flip=flip
-            )
-        return tf.cast(x, tf.float32), y
+            x = pad_crop_flip(x, augment_seed(seed, epoch, step), pad=pad, flip=flip)
+        return tf.cast(x, tf.float32), tf.gather(label_t, index)
 
     epochs = tf.data.Dataset.counter(start=start_epoch)
     ds = epochs.flat_map(epoch_batches)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.seeds import epoch_order
 
 # The formats tf.io.decode_image reads (its own error lists JPEG, PNG, GIF, BMP,
 # WebP); compared case-insensitively, so ImageNet's ".JPEG" counts.
@@ -67,6 +68,49 @@ def _is_image(name: str, extensions: tuple[str, ...]) -> bool:
     return name.lower().endswith(extensions)
 
 
+def _class_dirs(root: Path, extensions: tuple[str, ...]) -> tuple[list[os.DirEntry], list[str]]:
+    """The class folders of ``root``, sorted, and the files lying directly under it."""
+    if not root.is_dir():
+        found = "does not exist" if not root.exists() else "is not a directory"
+        raise DataError(
+            f"image folder {root} {found}; expected a directory of class folders "
+            f"({root}/<class>/<image>)"
+        )
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    # Hidden folders (.ipynb_checkpoints) are tool metadata, not classes.
+    class_dirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
+    loose = [e.name for e in entries if not e.is_dir()]
+    if not class_dirs:
+        images = sum(_is_image(name, extensions) for name in loose)
+        raise DataError(
+            f"image folder {root} holds no class folders; expected {root}/<class>/<image> "
+            f"(found {len(loose)} files directly under it, {images} of them images)"
+        )
+    return class_dirs, [str(root / name) for name in loose]
+
+
+def _walk_class(folder: str, extensions: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The image files under one class folder, recursively and sorted, and the others."""
+    images, others = [], []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()  # os.walk visits subfolders in this list's order
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            (images if _is_image(name, extensions) else others).append(path)
+    return images, others
+
+
+def _warn_ignored(root: Path, ignored: list[str], extensions: tuple[str, ...]) -> None:
+    shown = ", ".join(ignored[:_EXAMPLES_NAMED])
+    if len(ignored) > _EXAMPLES_NAMED:
+        shown += f", ... ({len(ignored) - _EXAMPLES_NAMED} more)"
+    warnings.warn(
+        f"image folder {root}: ignored {len(ignored)} file(s) that are not images "
+        f"in class folders (image endings: {', '.join(extensions)}): {shown}",
+        stacklevel=3,
+    )
+
+
 def list_image_folder(
     root: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
 ) -> FolderIndex:
@@ -89,34 +133,14 @@ def list_image_folder(
             or a class folder holds no image files (all such folders are named).
     """
     root = Path(root)
-    if not root.is_dir():
-        found = "does not exist" if not root.exists() else "is not a directory"
-        raise DataError(
-            f"image folder {root} {found}; expected a directory of class folders "
-            f"({root}/<class>/<image>)"
-        )
     extensions = tuple(e.lower() for e in extensions)
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    class_dirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
-    loose = [e.name for e in entries if not e.is_dir()]
-    if not class_dirs:
-        images = sum(_is_image(name, extensions) for name in loose)
-        raise DataError(
-            f"image folder {root} holds no class folders; expected {root}/<class>/<image> "
-            f"(found {len(loose)} files directly under it, {images} of them images)"
-        )
-
+    class_dirs, ignored = _class_dirs(root, extensions)
     paths: list[str] = []
     labels: list[int] = []
-    ignored = [str(root / name) for name in loose]
     empty: list[str] = []
     for label, entry in enumerate(class_dirs):
-        found = []
-        for dirpath, dirnames, filenames in os.walk(entry.path, followlinks=True):
-            dirnames.sort()  # os.walk visits subfolders in this list's order
-            for name in sorted(filenames):
-                path = os.path.join(dirpath, name)
-                (found if _is_image(name, extensions) else ignored).append(path)
+        found, others = _walk_class(entry.path, extensions)
+        ignored.extend(others)
         if not found:
             empty.append(entry.path)
         paths.extend(found)
@@ -127,17 +151,7 @@ def list_image_folder(
             f"(expected at least one file ending in {', '.join(extensions)}): {', '.join(empty)}"
         )
     if ignored:
-        shown = ", ".join(ignored[:_EXAMPLES_NAMED])
-        more = (
-            f", ... ({len(ignored) - _EXAMPLES_NAMED} more)"
-            if len(ignored) > _EXAMPLES_NAMED
-            else ""
-        )
-        warnings.warn(
-            f"image folder {root}: ignored {len(ignored)} file(s) that are not images "
-            f"in class folders (image endings: {', '.join(extensions)}): {shown}{more}",
-            stacklevel=2,
-        )
+        _warn_ignored(root, ignored, extensions)
     return FolderIndex(
         root=root,
         paths=tuple(paths),
@@ -342,24 +356,6 @@ def folder_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_order(n: int, seed: int, epoch) -> tf.Tensor:
-    """The permutation of ``n`` examples for one epoch, a pure function of (seed, epoch).
-
-    The same construction as `cnnzoo.pipelines.datasets.train_dataset`, so a resumed
-    run sees the same orders as an uninterrupted one.
-
-    Args:
-        n: number of examples.
-        seed: the run's seed.
-        epoch: int or int64 scalar tensor.
-
-    Returns:
-        int32 tensor (n,).
-    """
-    epoch_seed = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)])
-    return tf.argsort(tf.random.stateless_uniform([n], epoch_seed))
-
-
 def folder_epoch(
     source: FolderIndex,
     *,
@@ -371,7 +367,7 @@ def folder_epoch(
 
     Args:
         source: the tree's `FolderIndex`.
-        seed: the run's seed (shuffles each epoch by `epoch_order`).
+        seed: the run's seed (shuffles each epoch by `cnnzoo.pipelines.seeds.epoch_order`).
         skip_corrupt, skipped: see `decode_images`.
 
     Returns:

@@ -21,6 +21,7 @@ from pathlib import Path
 import tensorflow as tf
 from cnnzoo.pipelines.errors import DataError
 from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images
+from cnnzoo.pipelines.seeds import shuffle_epoch
 
 NAME = "imagenet2012"
 # The archives tfds' imagenet2012 builder reads from its manual directory
@@ -56,6 +57,22 @@ def default_manual_dir(builder) -> Path:
         ``<data_dir root>/downloads/manual``, tfds' own default.
     """
     return Path(os.fspath(builder.data_dir_root)) / "downloads" / "manual"
+
+
+def manual_dir_path(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where tfds looks for the archives, found without importing tensorflow-datasets.
+
+    Args:
+        data_dir: tensorflow-datasets data directory; None uses its default
+            (``TFDS_DATA_DIR``, else ``~/tensorflow_datasets``).
+
+    Returns:
+        ``<data_dir>/downloads/manual``, what `default_manual_dir` gives for a
+        builder of that data directory.
+    """
+    if data_dir is None:
+        data_dir = os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets"
+    return Path(data_dir) / "downloads" / "manual"
 
 
 def check_manual_dir(
@@ -206,11 +223,7 @@ def imagenet_epoch(
     records = _records(builder, split)
 
     def epoch_dataset(epoch):
-        epoch_seed = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)])
-        buffer_seed = tf.random.stateless_uniform(
-            [], epoch_seed, minval=None, maxval=None, dtype=tf.int64
-        )
-        shuffled = records.shuffle(shuffle_buffer, seed=buffer_seed)
+        shuffled = shuffle_epoch(records, seed, epoch, shuffle_buffer)
         return decode_images(shuffled, skip_corrupt=skip_corrupt, skipped=skipped)
 
     return epoch_dataset

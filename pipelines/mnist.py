@@ -16,8 +16,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from cnnzoo.pipelines import releases
 from cnnzoo.pipelines.errors import DataError
-from cnnzoo.pipelines.tfds_source import host_reachable, load_tfds_arrays
 
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 NUM_CLASSES = len(CLASS_NAMES)
@@ -37,11 +37,9 @@ LABELS_MAGIC = 0x00000801  # 2049: uint8, 1 dimension (N,)
 _MAGIC_NDIM = {IMAGES_MAGIC: 3, LABELS_MAGIC: 1}
 _GZIP_MAGIC = b"\x1f\x8b"
 
-DATA_DIR_ENV = "CNNZOO_DATA_DIR"
 _SPLIT_FILES = {"train": (TRAIN_IMAGES, TRAIN_LABELS), "test": (TEST_IMAGES, TEST_LABELS)}
-# Where tensorflow-datasets downloads MNIST from; probed before tfds.load
-# because an offline tfds.load spends minutes retrying before it gives up.
-_DOWNLOAD_HOST = "storage.googleapis.com"
+# Where tensorflow-datasets downloads MNIST from.
+DOWNLOAD_HOST = "storage.googleapis.com"
 
 
 def _resolve(directory: Path, name: str) -> Path | None:
@@ -54,44 +52,6 @@ def _resolve(directory: Path, name: str) -> Path | None:
 
 def _holds_idx_files(directory: Path) -> bool:
     return any(_resolve(directory, name) is not None for name in FILES)
-
-
-def find_local_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """Find the directory holding the official MNIST IDX files.
-
-    Args:
-        data_dir: a directory containing ``mnist/``, or that directory itself.
-            When None, the environment variable ``CNNZOO_DATA_DIR`` is used in
-            the same way.
-
-    Returns:
-        The MNIST directory, or None when no directory was given, or when the
-        one from ``CNNZOO_DATA_DIR`` holds no MNIST (it is a shared data root
-        that may hold other datasets only).
-
-    Raises:
-        DataError: ``data_dir`` was given explicitly but does not exist or holds no MNIST.
-    """
-    explicit = data_dir is not None
-    if not explicit:
-        data_dir = os.environ.get(DATA_DIR_ENV) or None
-        if data_dir is None:
-            return None
-    root = Path(data_dir)
-
-    for candidate in (root / MNIST_DIR, root):
-        if candidate.is_dir() and _holds_idx_files(candidate):
-            return candidate
-    if explicit:
-        found = "does not exist" if not root.exists() else "holds no MNIST IDX files"
-        if root.exists() and not root.is_dir():
-            found = "is not a directory"
-        raise DataError(
-            f"MNIST data directory {root} {found}; expected a directory containing "
-            f"{MNIST_DIR}/, or that directory itself, with {', '.join(FILES)} "
-            f"(each either gzip-compressed as released, with .gz, or unpacked)"
-        )
-    return None
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -172,8 +132,7 @@ def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.
         DataError: a file of the split is missing or malformed, the images are
             not 28x28, the two files disagree on N, or a label is outside 0-9.
     """
-    if split not in _SPLIT_FILES:
-        raise ValueError(f"unknown MNIST split {split!r}; expected one of {list(_SPLIT_FILES)}")
+    RELEASE.check_split(split, _SPLIT_FILES)
     directory = find_local_dir(data_dir)
     names = _SPLIT_FILES[split]
     paths = [_resolve(directory, name) for name in names]
@@ -212,43 +171,17 @@ def load_split(split: str, data_dir: str | os.PathLike) -> tuple[np.ndarray, np.
     return images[..., np.newaxis], labels.astype(np.int64)
 
 
-def _network_reachable() -> bool:
-    """Whether the MNIST download host of tensorflow-datasets answers within a few seconds."""
-    return host_reachable(_DOWNLOAD_HOST)
-
-
-def load_mnist(
-    data_dir: str | os.PathLike | None = None,
-    tfds_data_dir: str | os.PathLike | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Load MNIST: local IDX files first, tensorflow-datasets otherwise.
-
-    Args:
-        data_dir: see `find_local_dir`; None uses ``CNNZOO_DATA_DIR``.
-        tfds_data_dir: tensorflow-datasets data directory; None uses its default
-            (``TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
-
-    Returns:
-        ``{"train": (images, labels), "test": (images, labels)}`` with uint8
-        (N, 28, 28, 1) images and int64 labels. From local files the images are
-        in file order; tensorflow-datasets stores them in its own order.
-
-    Raises:
-        DataError: local files exist but are malformed (see `find_local_dir`, `load_split`).
-        DataUnavailableError: no local copy, no prepared tfds copy, and no network.
-    """
-    local = find_local_dir(data_dir)
-    if local is not None:
-        return {split: load_split(split, local) for split in ("train", "test")}
-    # _network_reachable is looked up here, at call time, so tests can replace it.
-    return load_tfds_arrays(
-        "mnist",
-        tfds_data_dir=tfds_data_dir,
-        host=_DOWNLOAD_HOST,
-        probe=_network_reachable,
-        display_name="MNIST",
-        offline_hint=(
-            f"no local IDX files (pass --data-dir or set {DATA_DIR_ENV} to a directory "
-            f"containing {MNIST_DIR}/ with {', '.join(FILES)}, .gz or unpacked)"
-        ),
-    )
+RELEASE = releases.Release(
+    name="MNIST",
+    folder=MNIST_DIR,
+    files="MNIST IDX files",
+    expected=f"{', '.join(FILES)} (each either gzip-compressed as released, with .gz, or unpacked)",
+    holds=_holds_idx_files,
+    read_split=load_split,
+    tfds_name="mnist",
+    download_host=DOWNLOAD_HOST,
+)
+# The shared ways (`cnnzoo.pipelines.releases.Release`) to find the files and to load
+# both splits, local files first and tensorflow-datasets otherwise.
+find_local_dir = RELEASE.find_local_dir
+load_mnist = RELEASE.load

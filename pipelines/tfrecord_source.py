@@ -16,6 +16,7 @@ and record number).
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Callable, Sequence
@@ -24,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from cnnzoo.pipelines.errors import DataError
-from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images, epoch_order
+from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images
+from cnnzoo.pipelines.seeds import epoch_order, shuffle_epoch
 
 IMAGE_KEY = "image/encoded"
 LABEL_KEY = "image/class/label"
@@ -119,79 +121,91 @@ def check_first_record(
             raise DataError(f"{path}: record 0 feature {key!r}: expected {expected}, got {got}")
 
 
+@dataclasses.dataclass(frozen=True)
+class RecordFormat:
+    """How the records of a set of TFRecord files are laid out.
+
+    Attributes:
+        image_key, label_key: the features holding the encoded image and the label.
+        label_offset: subtracted from every stored label (1 for the ImageNet convention).
+        num_classes: when given, labels must lie in [0, num_classes) after the offset.
+        compression_type: "", "ZLIB" or "GZIP" (None: uncompressed).
+    """
+
+    image_key: str = IMAGE_KEY
+    label_key: str = LABEL_KEY
+    label_offset: int = IMAGENET_LABEL_OFFSET
+    num_classes: int | None = None
+    compression_type: str | None = None
+
+
+def _parser(fmt: RecordFormat) -> Callable:
+    """``(path, i, record) -> (encoded, int32 label, name)``, asserting what the record holds."""
+    # Defaults that no real record holds, so a missing feature is detectable in the graph.
+    missing_label = tf.constant(np.iinfo(np.int64).min, tf.int64)
+    spec = {
+        fmt.image_key: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        fmt.label_key: tf.io.FixedLenFeature([], tf.int64, default_value=missing_label),
+    }
+    # Messages inside the graph avoid quotes: TensorFlow escapes them in its error text.
+    low, classes = fmt.label_offset, fmt.num_classes
+    expected_label = f"a label >= {low}"
+    if classes is not None:
+        expected_label = f"a label in [{low}, {classes + low})"
+    expected_label += f" (label_offset={low})"
+
+    def parse(path, i, record):
+        parsed = tf.io.parse_single_example(record, spec)
+        name = tf.strings.join([path, "[record ", tf.strings.as_string(i), "]"])
+        image, stored = parsed[fmt.image_key], parsed[fmt.label_key]
+        label = stored - low
+        in_range = label >= 0
+        if classes is not None:
+            in_range = tf.logical_and(in_range, label < classes)
+        has_image = f"has no (or an empty) feature {fmt.image_key}; expected encoded image bytes"
+        has_label = f"has no feature {fmt.label_key}; expected an int64 class label"
+        checks = [
+            tf.debugging.Assert(tf.strings.length(image) > 0, [name, has_image]),
+            tf.debugging.Assert(stored != missing_label, [name, has_label]),
+            tf.debugging.Assert(
+                tf.logical_or(stored == missing_label, in_range),
+                [name, f"feature {fmt.label_key}: expected {expected_label}, got", stored],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(image), tf.cast(label, tf.int32), name
+
+    return parse
+
+
 def tfrecord_records(
-    files: Sequence[str],
-    *,
-    image_key: str = IMAGE_KEY,
-    label_key: str = LABEL_KEY,
-    label_offset: int = IMAGENET_LABEL_OFFSET,
-    num_classes: int | None = None,
-    compression_type: str | None = None,
-    file_order: tf.Tensor | None = None,
+    files: Sequence[str], *, file_order: tf.Tensor | None = None, **record_format
 ) -> tf.data.Dataset:
     """The parsed records of TFRecord files, not yet decoded.
 
     Args:
         files: the TFRecord files (see `list_tfrecord_files`).
-        image_key, label_key: feature names.
-        label_offset: subtracted from every stored label (1 for the ImageNet convention).
-        num_classes: when given, labels must lie in [0, num_classes) after the offset.
-        compression_type: "", "ZLIB" or "GZIP" (None: uncompressed).
         file_order: optional int tensor of indices into ``files`` (an epoch's shuffle).
+        **record_format: the fields of `RecordFormat` (image_key, label_key,
+            label_offset, num_classes, compression_type).
 
     Returns:
         A dataset of ``(encoded bytes, int32 label, name)`` where name is
         ``"<file>[record <i>]"``. A record missing a feature, or with a label out of
         range, raises ``tf.errors.InvalidArgumentError`` naming file, record and feature.
     """
+    fmt = RecordFormat(**record_format)
     file_t = tf.constant(list(files), dtype=tf.string)
     names = tf.data.Dataset.from_tensor_slices(file_t)
     if file_order is not None:
         names = tf.data.Dataset.from_tensor_slices(file_order).map(lambda i: tf.gather(file_t, i))
-    # Defaults that no real record holds, so a missing feature is detectable in the graph.
-    missing_label = tf.constant(np.iinfo(np.int64).min, tf.int64)
-    spec = {
-        image_key: tf.io.FixedLenFeature([], tf.string, default_value=""),
-        label_key: tf.io.FixedLenFeature([], tf.int64, default_value=missing_label),
-    }
-
-    # Messages inside the graph avoid quotes: TensorFlow escapes them in its error text.
-    expected_label = f"a label >= {label_offset}"
-    if num_classes is not None:
-        expected_label = f"a label in [{label_offset}, {num_classes + label_offset})"
-    expected_label += f" (label_offset={label_offset})"
 
     def records_of(path):
         return (
-            tf.data.TFRecordDataset(path, compression_type=compression_type)
+            tf.data.TFRecordDataset(path, compression_type=fmt.compression_type)
             .enumerate()
             .map(lambda i, record: (path, i, record))
         )
-
-    def parse(path, i, record):
-        parsed = tf.io.parse_single_example(record, spec)
-        name = tf.strings.join([path, "[record ", tf.strings.as_string(i), "]"])
-        stored = parsed[label_key]
-        label = stored - label_offset
-        in_range = label >= 0
-        if num_classes is not None:
-            in_range = tf.logical_and(in_range, label < num_classes)
-        checks = [
-            tf.debugging.Assert(
-                tf.strings.length(parsed[image_key]) > 0,
-                [name, f"has no (or an empty) feature {image_key}; expected encoded image bytes"],
-            ),
-            tf.debugging.Assert(
-                stored != missing_label,
-                [name, f"has no feature {label_key}; expected an int64 class label"],
-            ),
-            tf.debugging.Assert(
-                tf.logical_or(stored == missing_label, in_range),
-                [name, f"feature {label_key}: expected {expected_label}, got", stored],
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(parsed[image_key]), tf.cast(label, tf.int32), name
 
     ds = names.interleave(
         records_of,
@@ -199,19 +213,27 @@ def tfrecord_records(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(_parser(fmt), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _checked_files(files, fmt: RecordFormat) -> tuple[str, ...]:
+    """The files `files` names, after checking the first one's first record."""
+    files = list_tfrecord_files(files)
+    check_first_record(
+        files[0],
+        image_key=fmt.image_key,
+        label_key=fmt.label_key,
+        compression_type=fmt.compression_type,
+    )
+    return files
 
 
 def tfrecord_dataset(
     files: str | os.PathLike | Sequence[str | os.PathLike],
     *,
-    image_key: str = IMAGE_KEY,
-    label_key: str = LABEL_KEY,
-    label_offset: int = IMAGENET_LABEL_OFFSET,
-    num_classes: int | None = None,
-    compression_type: str | None = None,
     skip_corrupt: bool = False,
     skipped: SkippedFiles | None = None,
+    **record_format,
 ) -> tf.data.Dataset:
     """Every record once, decoded: the evaluation and statistics stream.
 
@@ -220,9 +242,8 @@ def tfrecord_dataset(
 
     Args:
         files: a glob, a directory or a list of TFRecord files.
-        image_key, label_key, label_offset, num_classes, compression_type: see
-            `tfrecord_records`.
         skip_corrupt, skipped: see `cnnzoo.pipelines.folder_source.decode_images`.
+        **record_format: the fields of `RecordFormat`.
 
     Returns:
         A finite, unbatched, prefetched dataset of ``(uint8 (H, W, 3), int32 label)``.
@@ -231,18 +252,9 @@ def tfrecord_dataset(
         DataError: no files, or the first file's first record lacks a feature
             (see `check_first_record`).
     """
-    files = list_tfrecord_files(files)
-    check_first_record(
-        files[0], image_key=image_key, label_key=label_key, compression_type=compression_type
-    )
-    records = tfrecord_records(
-        files,
-        image_key=image_key,
-        label_key=label_key,
-        label_offset=label_offset,
-        num_classes=num_classes,
-        compression_type=compression_type,
-    )
+    fmt = RecordFormat(**record_format)
+    files = _checked_files(files, fmt)
+    records = tfrecord_records(files, **dataclasses.asdict(fmt))
     ds = decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -252,17 +264,13 @@ def tfrecord_epoch(
     *,
     seed: int = 0,
     shuffle_buffer: int = SHUFFLE_BUFFER,
-    image_key: str = IMAGE_KEY,
-    label_key: str = LABEL_KEY,
-    label_offset: int = IMAGENET_LABEL_OFFSET,
-    num_classes: int | None = None,
-    compression_type: str | None = None,
     skip_corrupt: bool = False,
     skipped: SkippedFiles | None = None,
+    **record_format,
 ) -> Callable[[tf.Tensor], tf.data.Dataset]:
     """The epoch source for `cnnzoo.pipelines.imagenet_augment.train_stream`.
 
-    Each epoch permutes the files (`cnnzoo.pipelines.folder_source.epoch_order`) and
+    Each epoch permutes the files (`cnnzoo.pipelines.seeds.epoch_order`) and
     shuffles the records through a buffer seeded by (seed, epoch), so the stream
     is reproducible and a resumed run sees what an uninterrupted one would.
 
@@ -270,32 +278,19 @@ def tfrecord_epoch(
         files: a glob, a directory or a list of TFRecord files.
         seed: the run's seed.
         shuffle_buffer: records held for shuffling.
-        other arguments: see `tfrecord_dataset`.
+        skip_corrupt, skipped: see `cnnzoo.pipelines.folder_source.decode_images`.
+        **record_format: the fields of `RecordFormat`.
 
     Returns:
         ``epoch -> dataset`` of that epoch's decoded ``(uint8 (H, W, 3), int32 label)``.
     """
-    files = list_tfrecord_files(files)
-    check_first_record(
-        files[0], image_key=image_key, label_key=label_key, compression_type=compression_type
-    )
+    fmt = RecordFormat(**record_format)
+    files = _checked_files(files, fmt)
 
     def epoch_dataset(epoch):
-        records = tfrecord_records(
-            files,
-            image_key=image_key,
-            label_key=label_key,
-            label_offset=label_offset,
-            num_classes=num_classes,
-            compression_type=compression_type,
-            file_order=epoch_order(len(files), seed, epoch),
-        )
-        epoch_seed = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)])
-        # The buffer's seed is drawn from (seed, epoch): fixed per epoch, fresh across epochs.
-        buffer_seed = tf.random.stateless_uniform(
-            [], epoch_seed, minval=None, maxval=None, dtype=tf.int64
-        )
-        records = records.shuffle(shuffle_buffer, seed=buffer_seed)
+        order = epoch_order(len(files), seed, epoch)
+        records = tfrecord_records(files, file_order=order, **dataclasses.asdict(fmt))
+        records = shuffle_epoch(records, seed, epoch, shuffle_buffer)
         return decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
 
     return epoch_dataset

@@ -16,6 +16,10 @@ Every function takes one decoded image (H, W, C) or a batch of same-sized images
 axis just before the image axes: (V, h, w, C) for an image, (B, V, h, w, C) for a
 batch, so that a caller can reshape them into one larger batch for the model.
 
+`VIEW_SETS` names each protocol's views (``single``, ``flip``, ``translate``,
+``center``, ``10crop``, ``144crop``) with their count and the papers' scales;
+`view_function` builds one for a scale and a crop size.
+
 The crop geometry is exposed as plain ``(top, left, height, width)`` tuples
 (`ten_crop_boxes`, `crops_144_boxes`, `translate_boxes`) and the image functions
 cut exactly those boxes, so tests can compare each view with a NumPy slice. A view
@@ -26,7 +30,9 @@ input's value range; crops that do not resample keep the input's dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -378,3 +384,88 @@ def translate_views(images, pad=CIFAR_PAD, mirror=True):
     spatial = [[pad, pad], [pad, pad], [0, 0]]
     padded = tf.pad(images, spatial if images.shape.rank == 3 else [[0, 0], *spatial])
     return crop_views(padded, translate_boxes(h, w, pad), (h, w), mirror=mirror)
+
+
+# --------------------------------------------------------------------------- view sets
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewSet:
+    """The views a test protocol takes of one image at one scale.
+
+    Attributes:
+        make: ``(q, crop, pad, antialias) -> views``, where ``views`` maps an image
+            (H, W, C) to (V, h, w, C) and a batch (B, H, W, C) to (B, V, h, w, C);
+            ``q`` is the shorter side the image is first resized to, ``crop`` the
+            model's (height, width), ``pad`` the translation of ``translate``.
+        count: V, the views per image.
+        default_scales: the papers' shorter sides Q; None for the sets that take
+            the image at its own size (``q`` is then None).
+    """
+
+    make: Callable[..., Callable]
+    count: int
+    default_scales: tuple[int, ...] | None
+
+
+def _single(q, crop, pad, antialias):
+    return lambda x: tf.expand_dims(x, -4)
+
+
+def _mirrored(q, crop, pad, antialias):
+    return flip_views
+
+
+def _translated(q, crop, pad, antialias):
+    return lambda x: translate_views(x, pad=pad)
+
+
+def _centre(q, crop, pad, antialias):
+    return lambda x: tf.expand_dims(
+        center_crop(resize_shorter(x, q, antialias=antialias), crop), -4
+    )
+
+
+def _ten_crops(q, crop, pad, antialias):
+    # [1] §2: the central Q x Q square of the rescaled image, then [1] §4.1's crops.
+    return lambda x: ten_crop(center_crop(resize_shorter(x, q, antialias=antialias), q), crop)
+
+
+def _googlenet_crops(q, crop, pad, antialias):
+    if crop[0] != crop[1]:
+        raise ValueError(f"144 crops are square; the model takes {crop}")
+    return lambda x: crops_144(x, crop[0], scales=(q,), antialias=antialias)
+
+
+VIEW_SETS: dict[str, ViewSet] = {
+    "single": ViewSet(_single, 1, None),
+    "flip": ViewSet(_mirrored, 2, None),
+    "translate": ViewSet(_translated, 18, None),  # 9 windows and their mirrors
+    "center": ViewSet(_centre, 1, (DEFAULT_SCALE,)),
+    "10crop": ViewSet(_ten_crops, 10, (DEFAULT_SCALE,)),
+    # 6 views of each of 3 squares per scale; the 72 mirrored ones come with them.
+    "144crop": ViewSet(_googlenet_crops, 36, GOOGLENET_SCALES),
+}
+
+
+def view_function(name: str, q: int | None, crop, pad: int = CIFAR_PAD, antialias: bool = True):
+    """The views of the set `name` at shorter side ``q`` for a model taking ``crop``.
+
+    Args:
+        name: a key of `VIEW_SETS`.
+        q: the shorter side the image is resized to; None for the sets that take
+            the image as it is.
+        crop: the model's input (height, width), or an int for a square.
+        pad: padding per side of the ``translate`` views.
+        antialias: low-pass filter when resizing.
+
+    Returns:
+        ``views(images)``: (H, W, C) -> (V, h, w, C), (B, H, W, C) -> (B, V, h, w, C).
+    """
+    if name not in VIEW_SETS:
+        raise ValueError(f"unknown views {name!r}; expected one of {tuple(VIEW_SETS)}")
+    view_set = VIEW_SETS[name]
+    crop = _pair(crop)
+    if view_set.default_scales is not None and q < max(crop):
+        raise ValueError(f"views={name!r}: scale {q} is smaller than the {crop} crop")
+    return view_set.make(q, crop, pad, antialias)

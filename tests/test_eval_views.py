@@ -189,3 +189,25 @@ def test_bad_crops_are_errors():
         views.crop(_image(10, 10), (5, 5, 6, 6))
     with pytest.raises(ValueError, match="expected an image"):
         views.ten_crop(np.zeros((4, 4)), 2)
+
+
+@pytest.mark.parametrize("name", sorted(views.VIEW_SETS))
+def test_each_view_set_yields_its_count_of_views(name):
+    view_set = views.VIEW_SETS[name]
+    if view_set.default_scales is None:  # the image as it is
+        q, shape, out = None, (10, 11, 3), (10, 11, 3)
+    else:
+        q, shape, out = 12, (14, 17, 3), (8, 8, 3)
+    fn = views.view_function(name, q, 8)
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    assert tuple(fn(image).shape) == (view_set.count, *out)
+    assert tuple(fn(np.stack([image, image])).shape) == (2, view_set.count, *out)
+
+
+def test_unknown_view_sets_and_too_small_scales_are_errors():
+    with pytest.raises(ValueError, match="unknown views 'five'"):
+        views.view_function("five", 10, 8)
+    with pytest.raises(ValueError, match="scale 6 is smaller than the \\(8, 8\\) crop"):
+        views.view_function("10crop", 6, 8)
+    with pytest.raises(ValueError, match="144 crops are square"):
+        views.view_function("144crop", 12, (8, 10))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from cnnzoo.pipelines.errors import DataError
-from cnnzoo.pipelines.imagenet_source import SPLIT_ARCHIVES, check_manual_dir, imagenet_builder
+from cnnzoo.pipelines.imagenet_source import (
+    SPLIT_ARCHIVES,
+    check_manual_dir,
+    default_manual_dir,
+    imagenet_builder,
+    manual_dir_path,
+)
 
 
 def test_missing_manual_dir_names_it_and_the_archives(tmp_path):
@@ -40,3 +46,12 @@ def test_default_manual_dir_is_tfds_own(tmp_path):
     with pytest.raises(DataError) as info:
         imagenet_builder(data_dir=tmp_path)
     assert str(tmp_path / "downloads" / "manual") in str(info.value)
+
+
+def test_manual_dir_path_is_where_tfds_looks(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("imagenet2012", data_dir=str(tmp_path))
+    assert manual_dir_path(tmp_path) == default_manual_dir(builder)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env"))
+    assert manual_dir_path() == tmp_path / "env" / "downloads" / "manual"

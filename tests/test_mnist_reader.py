@@ -1,14 +1,13 @@
-"""The MNIST source: the IDX reader on real and on broken files, the tfds fallback, stats."""
+"""The MNIST IDX reader on synthetic and broken files (real data: test_releases.py)."""
 
 from __future__ import annotations
 
 import gzip
-import time
 
 import numpy as np
 import pytest
-from cnnzoo.pipelines import mnist, stats
-from cnnzoo.pipelines.errors import DataError, DataUnavailableError
+from cnnzoo.pipelines import mnist
+from cnnzoo.pipelines.errors import DataError
 from cnnzoo.pipelines.mnist import find_local_dir, load_mnist, load_split, read_idx
 from cnnzoo.pipelines.sources import load_dataset
 
@@ -40,54 +39,6 @@ def _write_split(directory, split, images, labels, compress=True):
 
 def _images(n, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-
-
-# ---- real data ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def real_mnist(mnist_dir):
-    return load_mnist(mnist_dir.parent)
-
-
-@pytest.mark.realdata
-def test_real_splits_have_official_sizes_and_layout(real_mnist):
-    (x_train, y_train), (x_test, y_test) = real_mnist["train"], real_mnist["test"]
-    assert x_train.shape == (60000, 28, 28, 1) and x_train.dtype == np.uint8
-    assert x_test.shape == (10000, 28, 28, 1) and x_test.dtype == np.uint8
-    assert y_train.shape == (60000,) and y_train.dtype == np.int64
-    assert y_test.shape == (10000,) and y_test.dtype == np.int64
-    # The official per-digit counts (not balanced, unlike CIFAR-10).
-    train_counts = np.bincount(y_train, minlength=10)
-    test_counts = np.bincount(y_test, minlength=10)
-    assert train_counts.sum() == 60000 and test_counts.sum() == 10000
-    assert train_counts.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    assert test_counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    # First labels of train-labels-idx1-ubyte.
-    assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
-
-
-@pytest.mark.realdata
-def test_real_train_statistics_match_published_values(real_mnist):
-    mean, std = stats.channel_mean_std(real_mnist["train"][0])
-    # The widely quoted MNIST training-set figures (../shared/README.md): 0.1307, 0.3081.
-    np.testing.assert_allclose(mean, [0.1307], atol=1e-4)
-    np.testing.assert_allclose(std, [0.3081], atol=1e-4)
-
-
-@pytest.mark.realdata
-def test_real_dir_is_found_from_root_or_mnist_dir(mnist_dir):
-    assert find_local_dir(mnist_dir.parent) == mnist_dir
-    assert find_local_dir(mnist_dir) == mnist_dir
-
-
-@pytest.mark.realdata
-def test_load_dataset_mnist(mnist_dir, real_mnist):
-    data = load_dataset("mnist", str(mnist_dir.parent))
-    assert data.name == "mnist" and data.input_shape == (28, 28, 1)
-    assert data.num_classes == 10 and data.class_names == mnist.CLASS_NAMES
-    assert len(data.train[0]) == 60000 and len(data.test[0]) == 10000
-    np.testing.assert_array_equal(data.test[1], real_mnist["test"][1])
 
 
 # ---- round trip on synthetic files ---------------------------------------------------
@@ -217,53 +168,3 @@ def test_missing_file_names_directory_and_file(tmp_path):
     assert str(root) in message and "missing train-labels-idx1-ubyte" in message
     with pytest.raises(DataError, match="does not exist"):
         read_idx(root / "t10k-images-idx3-ubyte")
-
-
-def test_unknown_split_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="'valid'.*'train', 'test'"):
-        load_split("valid", tmp_path)
-
-
-def test_explicit_dir_without_mnist_names_path_and_expected_files(tmp_path):
-    with pytest.raises(DataError) as info:
-        find_local_dir(tmp_path)
-    message = str(info.value)
-    assert str(tmp_path) in message and "mnist/" in message
-    for name in mnist.FILES:
-        assert name in message
-    with pytest.raises(DataError, match="does not exist"):
-        find_local_dir(tmp_path / "nowhere")
-    afile = tmp_path / "afile"
-    afile.touch()
-    with pytest.raises(DataError, match="is not a directory"):
-        find_local_dir(afile)
-
-
-def test_no_dir_given_means_none(monkeypatch, tmp_path):
-    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
-    assert find_local_dir() is None
-    # The environment variable names a shared data root; one without MNIST is no error.
-    monkeypatch.setenv("CNNZOO_DATA_DIR", str(tmp_path))
-    assert find_local_dir() is None
-
-
-# ---- tensorflow-datasets fallback ----------------------------------------------------
-
-
-def test_network_probe_is_false_when_offline():
-    # conftest makes every non-loopback connection fail, as an offline machine would.
-    assert mnist._network_reachable() is False
-
-
-def test_offline_without_any_copy_fails_fast(monkeypatch, tmp_path):
-    monkeypatch.delenv("CNNZOO_DATA_DIR", raising=False)
-    monkeypatch.setattr(mnist, "_network_reachable", lambda: False)
-    start = time.perf_counter()
-    with pytest.raises(DataUnavailableError) as info:
-        load_mnist(tfds_data_dir=tmp_path / "tfds")
-    # An offline tfds.load would retry for minutes; the probe must stop it at once.
-    assert time.perf_counter() - start < 20
-    message = str(info.value)
-    assert "--data-dir" in message and "CNNZOO_DATA_DIR" in message and "mnist/" in message
-    for name in mnist.FILES:
-        assert name in message

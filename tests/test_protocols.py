@@ -117,10 +117,16 @@ def test_dense_protocol_and_its_combination_with_multi_crop(model):
     np.testing.assert_allclose(both, (crops + dense) / 2, atol=TOL)
 
 
-def test_multiscale_is_dense_over_vggs_scales():
+def test_multiscale_is_dense_over_vggs_scales(model):
     assert protocols.DEFAULT_SCALES["multiscale"] == (256, 384, 512)  # VGG Table 4
-    parsed = protocols._protocols("multiscale", (8, 12))
-    assert [(p.name, p.scales) for p in parsed] == [("dense", (8, 12))]
+    images, labels = _images(2, 12, 15), _labels(2)
+    multi = protocols.evaluate_views(model, images, labels, views="multiscale", scales=(8, 12))
+    dense = protocols.evaluate_views(model, images, labels, views="dense", scales=(8, 12))
+    assert multi["scales"] == dense["scales"] == [8, 12]
+    assert multi["views_per_image"] == dense["views_per_image"] == 4  # image and mirror, 2 Q
+    probs, _ = protocols.predict_views(model, images, labels, views="multiscale", scales=(8, 12))
+    expected, _ = protocols.predict_views(model, images, labels, views="dense", scales=(8, 12))
+    np.testing.assert_allclose(probs, expected, atol=TOL)
 
 
 def test_cifar_flip_and_translate_tta(model):

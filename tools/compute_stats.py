@@ -4,10 +4,10 @@
     python tools/compute_stats.py --tfrecord '/data/train-*' --out stats.npz --max-images 50000
     python tools/compute_stats.py --cifar10 DIR --out cifar10_stats.json
 
-One streaming pass (`cnnzoo.pipelines.imagenet_augment.compute_stats`), so the data never
+One streaming pass (`cnnzoo.pipelines.stats.compute_stats`), so the data never
 has to fit in memory. The file (.json or .npz) is what training (PCA colour
 noise, mean subtraction), evaluation and export read with
-`cnnzoo.pipelines.imagenet_augment.load_stats`. Values are in [0, 1] units.
+`cnnzoo.pipelines.stats.load_stats`. Values are in [0, 1] units.
 """
 
 from __future__ import annotations
@@ -25,13 +25,9 @@ if str(_REPO) not in sys.path:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from cnnzoo.pipelines.errors import DataError  # noqa: E402
-from cnnzoo.pipelines.folder_source import (  # noqa: E402
-    SkippedFiles,
-    decode_files,
-    epoch_order,
-    list_image_folder,
-)
-from cnnzoo.pipelines.imagenet_augment import compute_stats, save_stats  # noqa: E402
+from cnnzoo.pipelines.folder_source import SkippedFiles, decode_files, list_image_folder  # noqa: E402
+from cnnzoo.pipelines.seeds import epoch_order  # noqa: E402
+from cnnzoo.pipelines.stats import compute_stats, save_stats  # noqa: E402
 
 
 def _parse_args(argv=None) -> argparse.Namespace:
@@ -69,32 +65,45 @@ def _parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _source(args, skipped: SkippedFiles):
-    """The stream of images to compute from, and a description of it."""
-    if args.folder:
-        index = list_image_folder(args.folder)
-        order = None
-        if args.max_images is not None and args.max_images < len(index):
-            # The first N files would be the first classes only; sample across all of them.
-            order = epoch_order(len(index), args.seed, 0)[: args.max_images]
-        ds = decode_files(
-            index.paths, index.labels, order, skip_corrupt=args.skip_corrupt, skipped=skipped
-        )
-        return ds, f"{args.folder} ({len(index):,} images in {index.num_classes} classes)"
-    if args.tfrecord:
-        from cnnzoo.pipelines.tfrecord_source import tfrecord_dataset
+def _folder_images(args, skipped: SkippedFiles):
+    index = list_image_folder(args.folder)
+    order = None
+    if args.max_images is not None and args.max_images < len(index):
+        # The first N files would be the first classes only; sample across all of them.
+        order = epoch_order(len(index), args.seed, 0)[: args.max_images]
+    ds = decode_files(
+        index.paths, index.labels, order, skip_corrupt=args.skip_corrupt, skipped=skipped
+    )
+    return ds, f"{args.folder} ({len(index):,} images in {index.num_classes} classes)"
 
-        ds = tfrecord_dataset(
-            args.tfrecord,
-            label_offset=args.label_offset,
-            skip_corrupt=args.skip_corrupt,
-            skipped=skipped,
-        )
-        return ds, args.tfrecord
+
+def _tfrecord_images(args, skipped: SkippedFiles):
+    from cnnzoo.pipelines.tfrecord_source import tfrecord_dataset
+
+    ds = tfrecord_dataset(
+        args.tfrecord,
+        label_offset=args.label_offset,
+        skip_corrupt=args.skip_corrupt,
+        skipped=skipped,
+    )
+    return ds, args.tfrecord
+
+
+def _cifar10_images(args, skipped: SkippedFiles):
     from cnnzoo.pipelines import cifar10
 
     images, _ = cifar10.load_split("train", args.cifar10)
     return images, f"CIFAR-10 training set in {args.cifar10}"
+
+
+# The source options (one of them is given) and the stream each one reads.
+_SOURCES = {"folder": _folder_images, "tfrecord": _tfrecord_images, "cifar10": _cifar10_images}
+
+
+def _source(args, skipped: SkippedFiles):
+    """The stream of images to compute from, and a description of it."""
+    (option,) = [name for name in _SOURCES if getattr(args, name)]
+    return _SOURCES[option](args, skipped)
 
 
 def main(argv=None) -> int:

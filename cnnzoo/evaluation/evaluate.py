@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
 
+from cnnzoo.evaluation.metrics import TopKTally
 from cnnzoo.model_io import load_trained
 from cnnzoo.pipelines import datasets as pipe
-from cnnzoo.pipelines.sources import load_dataset
+from cnnzoo.pipelines.sources import TestImages, load_dataset, open_test_images
 
 
 def evaluate(
@@ -28,7 +30,8 @@ def evaluate(
         max_images: evaluate on the first N test images only.
 
     Returns:
-        {"top1_accuracy", "top5_accuracy", "loss", "images"}.
+        `score_dataset`'s dict: ``top1_accuracy``, ``top5_accuracy``, ``loss``,
+        ``images``, and the counts and errors of `cnnzoo.evaluation.metrics`.
     """
     model, meta = load_trained(model_path, compile=False)
     dataset = dataset or meta.get("dataset")
@@ -52,75 +55,52 @@ def score_dataset(model: keras.Model, dataset) -> dict[str, float | int]:
     """Top-1 / top-5 accuracy and mean loss over a finite dataset of (images, labels).
 
     The figures `model.evaluate` gives with Keras's sparse cross-entropy and
-    accuracy metrics (the loss from the softmax's logits; top-5 with ties counted
-    in, as ``tf.math.in_top_k``), from a ``tf.function`` of the model's call over
-    the batches instead: measured with ``tools/bench_train.py``, Keras's evaluate
-    and predict loops stall for whole multiples of ~2.5 s between batches on this
-    2-core machine, 999 against 1,285 images/s for ResNet-20 at batch 256.
-    Auxiliary heads, if any, are not evaluated.
+    accuracy metrics (the loss from the softmax's posteriors; hits by
+    `cnnzoo.evaluation.metrics`, which follows Keras's rules), from a
+    ``tf.function`` of the model's call over the batches instead: measured with
+    ``tools/bench_train.py``, Keras's evaluate and predict loops stall for whole
+    multiples of ~2.5 s between batches on this 2-core machine, 999 against 1,285
+    images/s for ResNet-20 at batch 256. Auxiliary heads, if any, are not evaluated.
+
+    Returns:
+        `cnnzoo.evaluation.metrics.TopKTally.result`'s dict, with ``loss``.
     """
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
-    def per_example(x, y):
+    def scores_and_losses(x, y):
         out = model(x, training=False)
         out = out[0] if isinstance(out, (list, tuple)) else out
-        y = tf.cast(y, tf.int32)
-        loss = keras.losses.sparse_categorical_crossentropy(y, out)
-        out = tf.cast(out, tf.float32)
-        top1 = tf.equal(tf.argmax(out, axis=-1, output_type=tf.int32), y)
-        top5 = tf.math.in_top_k(y, out, k=min(5, out.shape[-1]))
-        return tf.cast(loss, tf.float64), top1, top5
+        loss = keras.losses.sparse_categorical_crossentropy(tf.cast(y, tf.int32), out)
+        return tf.cast(out, tf.float32), tf.cast(loss, tf.float64)
 
-    loss_sum, top1, top5, n = 0.0, 0, 0, 0
+    tally = TopKTally()
     for x, y in dataset:
-        loss, hit1, hit5 = per_example(x, y)
-        loss_sum += float(tf.reduce_sum(loss))
-        top1 += int(tf.reduce_sum(tf.cast(hit1, tf.int32)))
-        top5 += int(tf.reduce_sum(tf.cast(hit5, tf.int32)))
-        n += int(y.shape[0])
-    if not n:
-        raise ValueError("no images were evaluated")
-    return {
-        "top1_accuracy": top1 / n,
-        "top5_accuracy": top5 / n,
-        "loss": loss_sum / n,
-        "images": n,
-    }
+        scores, losses = scores_and_losses(x, y)
+        tally.add(scores.numpy(), y.numpy(), losses.numpy())
+    return tally.result()
 
 
-# Sources `--data` names directly; anything else is a path.
-_ARRAY_SOURCES = ("cifar10", "mnist", "fake")
-_IMAGENET = "imagenet2012"
-
-
-def _tfrecord_files(data: str) -> tuple[str, ...] | None:
-    """The TFRecord files `data` names (a glob, a file, or a directory of them), or None."""
-    from cnnzoo.pipelines.tfrecord_source import list_tfrecord_files
-
-    path = Path(data)
-    if path.is_dir() and not any(path.glob("*.tfrecord*")):
-        return None
-    if not path.is_dir() and "tfrecord" not in path.name:
-        return None
-    return list_tfrecord_files(data)
-
-
-def _remap_labels(source_names, model_names, where: str):
-    """A tf function mapping the source's label index to the model's, by class name."""
+def _remap_labels(test: TestImages, model_names, where: str) -> TestImages:
+    """`test` with its labels mapped to the model's class indices, by class name."""
     import numpy as np
     import tensorflow as tf
 
-    if not model_names or list(source_names) == list(model_names):
-        return None
+    source_names = test.class_names
+    if not model_names or source_names is None or list(source_names) == list(model_names):
+        return test
     missing = [n for n in source_names if n not in model_names]
     if missing:
         raise ValueError(
             f"{where}: classes {missing[:5]} are not among the model's "
             f"{len(model_names)} classes (e.g. {list(model_names)[:5]})"
         )
-    table = tf.constant(np.array([list(model_names).index(n) for n in source_names], "int32"))
-    return lambda image, label: (image, tf.gather(table, tf.cast(label, tf.int32)))
+    table = np.array([list(model_names).index(n) for n in source_names], "int32")
+    if test.labels is not None:
+        return dataclasses.replace(test, labels=table[test.labels], class_names=model_names)
+    table_t = tf.constant(table)
+    images = test.images.map(lambda image, label: (image, tf.gather(table_t, label)))
+    return dataclasses.replace(test, images=images, class_names=model_names)
 
 
 def open_source(
@@ -129,56 +109,23 @@ def open_source(
     class_names=None,
     skip_corrupt: bool = False,
 ):
-    """The test images `data` names, for `evaluate_views`.
+    """The test images `data` names, for `evaluate_views`, labelled as the model's classes.
 
     Args:
-        data: "cifar10", "mnist" or "fake" (their test splits); "imagenet2012"
-            (tensorflow-datasets' validation split, from the manual download in
-            ``data_dir``); a directory of TFRecord files or a TFRecord glob; or a
-            class-folder tree ``root/<class>/*.jpg``.
+        data: see `cnnzoo.pipelines.sources.open_test_images`: a dataset name, a
+            directory of TFRecord files or a TFRecord glob, or a class-folder tree.
         data_dir: directory of the official dataset files.
-        class_names: the model's classes; folder and ImageNet labels are mapped to
-            them by name (an unknown class is an error naming it).
+        class_names: the model's classes; labels are mapped to them by name (an
+            unknown class is an error naming it).
         skip_corrupt: skip images that cannot be decoded (counted in the summary).
 
     Returns:
         ``(images, labels, skipped)``: arrays and None, or a dataset of
         ``(image, label)`` with labels None, and the skipped-files counter or None.
     """
-    if data in _ARRAY_SOURCES:
-        images, labels = load_dataset(data, data_dir).test
-        return images, labels, None
-    from cnnzoo.pipelines.folder_source import SkippedFiles
-
-    skipped = SkippedFiles() if skip_corrupt else None
-    if data == _IMAGENET:
-        from cnnzoo.pipelines import imagenet_source as inet
-
-        builder = inet.imagenet_builder(data_dir=data_dir)
-        ds = inet.imagenet_dataset(
-            builder, "validation", skip_corrupt=skip_corrupt, skipped=skipped
-        )
-        names = inet.class_names(builder)
-    elif (files := _tfrecord_files(data)) is not None:
-        from cnnzoo.pipelines.tfrecord_source import tfrecord_dataset
-
-        ds = tfrecord_dataset(files, skip_corrupt=skip_corrupt, skipped=skipped)
-        names = None  # TFRecords carry indices only: they are the model's own
-    elif Path(data).is_dir():
-        from cnnzoo.pipelines.folder_source import folder_dataset, list_image_folder
-
-        index = list_image_folder(data)
-        ds = folder_dataset(index, skip_corrupt=skip_corrupt, skipped=skipped)
-        names = index.class_names
-    else:
-        raise FileNotFoundError(
-            f"--data {data!r}: not one of {_ARRAY_SOURCES + (_IMAGENET,)}, "
-            "a class-folder directory or TFRecord files"
-        )
-    remap = _remap_labels(names, class_names, data) if names is not None else None
-    if remap is not None:
-        ds = ds.map(remap)
-    return ds, None, skipped
+    test = open_test_images(data, data_dir, skip_corrupt)
+    test = _remap_labels(test, class_names, data)
+    return test.images, test.labels, test.skipped
 
 
 def evaluate_protocol(
