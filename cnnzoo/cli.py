@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cnnzoo.training.recipes import PREPROCESSING
+from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
 
 
 def _csv_floats(text: str) -> tuple[float, float]:
@@ -31,8 +31,6 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preprocessing", choices=PREPROCESSING, help="input preprocessing instead of the recipe's"
     )
-    from cnnzoo.training.init_schemes import INIT_SCHEMES
-
     p.add_argument("--init", choices=INIT_SCHEMES, help="weight initialization scheme")
     p.add_argument("--momentum", type=float, help="SGD momentum (0 for plain SGD)")
     p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
@@ -75,11 +73,67 @@ def _resolve_recipe(args):
     return recipe.override(**{k: v for k, v in flags.items() if v is not None})
 
 
+def _add_model_source(p: argparse.ArgumentParser, model_help: str):
+    """--model PATH, or --arch NAME --weights DATASET (the package's trained weights)."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help=model_help)
+    which.add_argument(
+        "--weights",
+        metavar="DATASET",
+        help="the package's trained weights of --arch, e.g. cifar10 (`cnnzoo list --weights`)",
+    )
+    p.add_argument("--arch", help="with --weights: the architecture")
+    return which
+
+
+def _model_path(args) -> str:
+    """The model file the command reads: --model, or the verified shipped weights."""
+    if not getattr(args, "weights", None):
+        return args.model
+    if not args.arch:
+        raise ValueError("--weights needs --arch, e.g. --arch resnet20 --weights cifar10")
+    from cnnzoo.weights import verified_path
+
+    return str(verified_path(args.arch, args.weights))
+
+
 def _arch_options(args) -> dict:
     return {"shortcut": args.shortcut} if args.shortcut else {}
 
 
+def _print_table(rows) -> None:
+    """Columns padded to their widest cell; the last column as it is."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+
+
+def _list_weights(pattern: str) -> int:
+    """The shipped trained models: accuracy, seeds, recipe, loading line."""
+    import fnmatch
+
+    from cnnzoo.weights import all_cards
+
+    rows = [("weights", "test top-1", "flip", "seeds mean ± std", "recipe", "MB", "load")]
+    for card in all_cards():
+        if not fnmatch.fnmatchcase(card.arch, pattern):
+            continue
+        mean, std = card.mean_std
+        flip = f"{card.test_accuracy_flip:.2%}" if card.test_accuracy_flip else "-"
+        spread = f"{mean:.2%} ± {std:.2%} ({len(card.seeds)})"
+        load = f'cnnzoo.build("{card.arch}", weights="{card.dataset}")'
+        size = f"{card.size_bytes / 1e6:.1f}"
+        rows.append((card.name, f"{card.test_accuracy:.2%}", flip, spread, card.recipe, size, load))
+    if len(rows) == 1:
+        print(f"no shipped weights match {pattern!r}")
+        return 0
+    _print_table(rows)
+    return 0
+
+
 def cmd_list(args) -> int:
+    if args.weights:
+        return _list_weights(args.pattern)
     import cnnzoo
 
     rows = [("name", "params", "mult-adds", "input", "recipe", "published", "paper")]
@@ -93,9 +147,7 @@ def cmd_list(args) -> int:
         paper = parts[1] if len(parts) > 2 else c.paper
         macs = f"{c.multiply_adds / 1e9:.2f}G" if c.multiply_adds else "?"
         rows.append((name, params, macs, shape, c.default_recipe or "", pub, paper))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+    _print_table(rows)
     return 0
 
 
@@ -152,7 +204,7 @@ def cmd_evaluate(args) -> int:
     from cnnzoo.evaluation.evaluate import evaluate, evaluate_protocol
 
     if args.ensemble or args.views or args.data or args.scales:
-        paths = args.ensemble or [args.model]
+        paths = args.ensemble or [_model_path(args)]
         result = evaluate_protocol(
             paths,
             data=args.data,
@@ -179,10 +231,8 @@ def cmd_evaluate(args) -> int:
         if "skipped" in result:
             print(result["skipped"])
         return 0
-    if not args.model:
-        raise ValueError("give --model PATH, or --ensemble PATH PATH ...")
     scores = evaluate(
-        args.model,
+        _model_path(args),
         data_dir=args.data_dir,
         dataset=args.dataset,
         batch_size=args.batch_size,
@@ -198,7 +248,7 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from cnnzoo.export import export_saved_model
 
-    out = export_saved_model(args.model, args.out, overwrite=args.overwrite)
+    out = export_saved_model(_model_path(args), args.out, overwrite=args.overwrite)
     print(
         f"SavedModel written to {out} (signature serving_default: uint8 images -> "
         "probabilities, class_index)"
@@ -209,7 +259,7 @@ def cmd_export(args) -> int:
 def cmd_predict(args) -> int:
     from cnnzoo.predict import FileError, format_predictions, predict_files
 
-    results = predict_files(args.model, args.images, top_k=args.top)
+    results = predict_files(_model_path(args), args.images, top_k=args.top)
     print(format_predictions(results), end="")
     return 1 if any(isinstance(r, FileError) for r in results) else 0
 
@@ -249,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="registered models as a table")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
+    p.add_argument(
+        "--weights", action="store_true", help="the package's trained weights and their cards"
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("summary", help="parameters, multiply-adds and layers of a model")
@@ -312,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="top-1/top-5 accuracy of a trained model")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", help="a .keras file written by `cnnzoo fit`")
+    which = _add_model_source(p, "a .keras file written by `cnnzoo fit`")
     which.add_argument(
         "--ensemble", nargs="+", metavar="PATH", help="several .keras files: mean of softmaxes"
     )
@@ -336,13 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a SavedModel that takes raw uint8 images")
-    p.add_argument("--model", required=True)
+    _add_model_source(p, "a .keras file written by `cnnzoo fit`")
     p.add_argument("--out", required=True, help="e.g. saved_models/resnet20")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top classes of PNG/JPEG images")
-    p.add_argument("--model", required=True, help=".keras file or exported SavedModel dir")
+    _add_model_source(p, ".keras file or exported SavedModel dir")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("images", nargs="+")
     p.set_defaults(func=cmd_predict)

@@ -8,6 +8,8 @@ numbers come from stateless ops, so a given seed always gives the same batch
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 # He et al. 2016, "Deep Residual Learning for Image Recognition", §4.2 (CIFAR-10):
@@ -59,4 +61,69 @@ def pad_crop_flip(images, seed, pad: int = CIFAR_PAD, flip: bool = True) -> tf.T
     # Two batched gathers (rows, then columns) crop and mirror the whole batch at once.
     out = tf.gather(padded, rows, axis=1, batch_dims=1)
     out = tf.gather(out, cols, axis=2, batch_dims=1)
+    return tf.ensure_shape(out, images.shape)
+
+
+def random_affine(
+    images,
+    seed,
+    scale: float = 0.0,
+    squeeze: float = 0.0,
+    shear: float = 0.0,
+    rotate: float = 0.0,
+) -> tf.Tensor:
+    """Random planar affine distortions about each image's centre, per image.
+
+    LeCun et al. 1998 §III.C distorted MNIST with "combinations of the following
+    planar affine transformations: horizontal and vertical translations, scaling,
+    squeezing (simultaneous horizontal compression and vertical elongation, or the
+    reverse) and horizontal shearing" (translations are `pad_crop_flip`'s); W. Wu's
+    thesis (§2.2) adds "slight rotations". The papers give no ranges; each factor
+    here is uniform in 1 ± `scale`, 1 ± `squeeze`, ± `shear` and ± `rotate`
+    degrees. Bilinear sampling; what falls outside is background (0).
+
+    Args:
+        images: (B, H, W, C) tensor.
+        seed: shape [2] integer tensor for the stateless random ops.
+        scale: half-range of the zoom factor (0: none).
+        squeeze: half-range of the squeeze factor q (x scaled by q, y by 1/q).
+        shear: half-range of the horizontal shear.
+        rotate: half-range of the rotation, in degrees.
+
+    Returns:
+        A float32 tensor of the same shape.
+    """
+    images = tf.convert_to_tensor(images)
+    if scale == squeeze == shear == rotate == 0:
+        return tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    batch = shape[0]
+    cy = (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
+    cx = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, num=4))
+
+    def uniform(s, half):
+        return tf.random.stateless_uniform([batch], s, -half, half) if half else tf.zeros([batch])
+
+    s = 1.0 + uniform(seeds[0], scale)
+    q = 1.0 + uniform(seeds[1], squeeze)
+    h = uniform(seeds[2], shear)
+    angle = uniform(seeds[3], rotate * math.pi / 180.0)
+    # The map from output to input pixel, as ImageProjectiveTransformV3 takes it:
+    # (x_in, y_in) - c = R(angle) [[sx, h], [0, sy]] ((x, y) - c).
+    sx, sy, cos, sin = s * q, s / q, tf.cos(angle), tf.sin(angle)
+    a0, a1 = cos * sx, cos * h - sin * sy
+    b0, b1 = sin * sx, sin * h + cos * sy
+    zeros = tf.zeros([batch])
+    transforms = tf.stack(
+        [a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, zeros, zeros], axis=1
+    )
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(images, tf.float32),
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     return tf.ensure_shape(out, images.shape)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from cnnzoo.pipelines.augment import CIFAR_PAD, pad_crop_flip
+from cnnzoo.pipelines.augment import CIFAR_PAD, pad_crop_flip, random_affine
 from cnnzoo.pipelines.seeds import augment_seed, epoch_order
 
 
@@ -100,6 +100,7 @@ def train_dataset(
     augment: bool = True,
     pad: int = CIFAR_PAD,
     flip: bool = True,
+    affine: tuple[float, ...] = (),
 ) -> tf.data.Dataset:
     """The infinite, shuffled, augmented training stream.
 
@@ -117,6 +118,8 @@ def train_dataset(
         augment: apply `pad_crop_flip` (He et al. 2016 §4.2).
         pad: its zero padding per side (random translations of up to ``pad`` pixels).
         flip: whether it mirrors half the images.
+        affine: (scale, squeeze, shear, rotate) half-ranges of `random_affine`,
+            applied before the translation (LeCun et al. 1998 §III.C); () for none.
 
     Returns:
         An infinite ``tf.data.Dataset`` of ``(float32 (B, H, W, C) in [0, 255], int32 (B,))``.
@@ -135,7 +138,11 @@ def train_dataset(
     def make_batch(epoch, step, index):
         x = tf.gather(image_t, index)
         if augment:
-            x = pad_crop_flip(x, augment_seed(seed, epoch, step), pad=pad, flip=flip)
+            draw = augment_seed(seed, epoch, step)
+            if any(affine):
+                # Its own stream: the translations keep the seeds they had without it.
+                x = random_affine(x, tf.random.experimental.stateless_fold_in(draw, 1), *affine)
+            x = pad_crop_flip(x, draw, pad=pad, flip=flip)
         return tf.cast(x, tf.float32), tf.gather(label_t, index)
 
     epochs = tf.data.Dataset.counter(start=start_epoch)

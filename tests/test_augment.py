@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from cnnzoo.pipelines.augment import pad_crop_flip
+from cnnzoo.pipelines.augment import pad_crop_flip, random_affine
+from cnnzoo.pipelines.datasets import train_dataset
 
 
 def _seed(a, b=0):
@@ -97,3 +98,57 @@ def test_bad_arguments_are_rejected():
         pad_crop_flip(_random_batch(1), _seed(0), pad=-1)
     with pytest.raises(ValueError, match=r"\(B, H, W, C\)"):
         pad_crop_flip(_random_batch(1)[0], _seed(0))
+
+
+def test_random_affine_is_the_identity_at_zero_and_moves_pixels_as_stated():
+    x = np.zeros((1, 9, 9, 1), np.uint8)
+    x[0, 4, 6] = 200  # two pixels right of the centre (4, 4)
+    same = random_affine(x, tf.constant([3, 4]))
+    np.testing.assert_array_equal(same.numpy(), x.astype(np.float32))
+    # A pure shear h maps output (x, y) to input x + h (y - cy): on the centre row
+    # nothing moves, whatever h is.
+    sheared = random_affine(x, tf.constant([3, 4]), shear=0.5).numpy()
+    assert sheared[0, 4, 6, 0] == 200
+    # Scaling about the centre keeps the centre and moves the off-centre pixel.
+    zoomed = random_affine(np.repeat(x, 64, axis=0), tf.constant([5, 6]), scale=0.5).numpy()
+    rows = zoomed[:, 4, :, 0]
+    assert rows.argmax(axis=1).min() < 6 or rows.argmax(axis=1).max() > 6
+    assert np.all(zoomed[:, 4, 4, 0] == 0)
+
+
+def test_random_affine_draws_per_image_from_the_seed():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
+    a = random_affine(x, tf.constant([1, 2]), 0.1, 0.1, 0.2).numpy()
+    b = random_affine(x, tf.constant([1, 2]), 0.1, 0.1, 0.2).numpy()
+    c = random_affine(x, tf.constant([1, 3]), 0.1, 0.1, 0.2).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # Each image gets its own draw: the same image twice is distorted differently.
+    twice = random_affine(np.repeat(x[:1], 2, axis=0), tf.constant([1, 2]), 0.1, 0.1, 0.2)
+    assert not np.array_equal(twice[0].numpy(), twice[1].numpy())
+
+
+def test_affine_off_leaves_the_translation_stream_as_it_was():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64)
+    plain = next(iter(train_dataset(images, labels, 16, seed=3, pad=2, flip=False)))[0]
+    zero = train_dataset(images, labels, 16, seed=3, pad=2, flip=False, affine=(0, 0, 0, 0))
+    np.testing.assert_array_equal(plain.numpy(), next(iter(zero))[0].numpy())
+    warped = train_dataset(images, labels, 16, seed=3, pad=2, flip=False, affine=(0.1, 0.1, 0.2))
+    assert not np.array_equal(plain.numpy(), next(iter(warped))[0].numpy())
+
+
+def test_random_rotation_keeps_the_distance_from_the_centre():
+    x = np.zeros((32, 21, 21, 1), np.float32)
+    x[:, 10, 16] = 1.0  # six pixels right of the centre (10, 10)
+    out = random_affine(x, tf.constant([7, 8]), rotate=30.0).numpy()[..., 0]
+    ys, xs = np.mgrid[0:21, 0:21]
+    mass = out.sum(axis=(1, 2))
+    cy = (out * ys).sum(axis=(1, 2)) / mass
+    cx = (out * xs).sum(axis=(1, 2)) / mass
+    radius = np.hypot(cy - 10, cx - 10)
+    np.testing.assert_allclose(radius, 6.0, atol=0.35)
+    angles = np.degrees(np.arctan2(cy - 10, cx - 10))
+    assert np.abs(angles).max() <= 30.5 and np.std(angles) > 5

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from cnnzoo.training import optimizer, preprocessing, schedules
+from cnnzoo.training import init_schemes, optimizer, preprocessing, schedules
 from cnnzoo.training.recipe import (
+    INIT_SCHEMES,
     OPTIMIZERS,
     PREPROCESSING,
     SCHEDULES,
@@ -39,6 +40,7 @@ def test_every_allowed_value_has_its_implementation():
     assert set(preprocessing.PREPROCESSORS) == set(PREPROCESSING)
     assert set(schedules.SCHEDULE_BUILDERS) == set(SCHEDULES)
     assert set(optimizer.OPTIMIZERS) == set(OPTIMIZERS)
+    assert init_schemes.INIT_SCHEMES == INIT_SCHEMES
 
 
 def test_dotted_and_legacy_names_reach_the_same_field():

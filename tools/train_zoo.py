@@ -79,7 +79,11 @@ FAST = (*CIFAR_SPLIT, "--epochs", "50")
 
 ZOO: tuple[ZooRow, ...] = (
     ZooRow("lenet5", "lecun1998_distorted", seeds=(0, 1, 2)),
+    # §III.C's affine distortions whole; `ship` keeps whichever of the two recipes
+    # has the higher mean validation accuracy.
+    ZooRow("lenet5", "lecun1998_affine", seeds=(0, 1, 2)),
     ZooRow("wu2016_mnist", "wu2016_mnist_caffe", seeds=(0, 1, 2)),
+    ZooRow("wu2016_mnist", "wu2016_mnist_augmented", seeds=(0, 1, 2)),
     ZooRow("wu2016_cifar", "wu2016_cifar"),
     ZooRow("resnet20", "fast_cifar", seeds=(0, 1, 2), flags=FAST),
     ZooRow("plain20", "fast_cifar", flags=FAST),
@@ -279,17 +283,43 @@ def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -
     return card
 
 
+def _mean_val(row: ZooRow, runs_dir: Path) -> float:
+    values = [_val_accuracy(runs_dir / row.run_name(s)) for s in row.seeds]
+    return sum(values) / len(values)
+
+
+def _compared(rows: list[ZooRow], runs_dir: Path) -> list[dict]:
+    """Each candidate recipe's validation and test figures, for the card."""
+    out = []
+    for row in rows:
+        tests = [
+            json.loads((runs_dir / row.run_name(s) / "results.json").read_text())["test_accuracy"]
+            for s in row.seeds
+        ]
+        out.append(
+            {"recipe": row.recipe, "mean_val_accuracy": _mean_val(row, runs_dir), "test": tests}
+        )
+    return out
+
+
 def cmd_ship(args) -> int:
+    """Ship each architecture's row: of several recipes, the best on validation."""
     from cnnzoo.weights import WEIGHTS_DIR
 
-    for row in ZOO:
-        if args.only and row.arch not in args.only:
+    archs = dict.fromkeys(r.arch for r in ZOO if not args.only or r.arch in args.only)
+    for arch in archs:
+        rows = [r for r in ZOO if r.arch == arch]
+        runs = [(r, s) for r in rows for s in r.seeds]
+        if not all(progress(args.runs_dir / r.run_name(s))["done"] for r, s in runs):
+            print(f"{arch}: not every run has finished; not shipped")
             continue
-        if not all(progress(args.runs_dir / row.run_name(s))["done"] for s in row.seeds):
-            print(f"{row.arch}: not every seed has finished; not shipped")
-            continue
+        row = max(rows, key=lambda r: _mean_val(r, args.runs_dir))
         card = ship_row(row, args.runs_dir, args.data_dir, args.out or WEIGHTS_DIR)
-        print(f"{row.arch}: shipped seed {card['seed']}, test {card['test_accuracy']:.4f}")
+        if len(rows) > 1:
+            card["recipes_compared"] = _compared(rows, args.runs_dir)
+            path = (args.out or WEIGHTS_DIR) / f"{card['arch']}-{card['dataset']}.card.json"
+            path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        print(f"{arch}: shipped {row.recipe} seed {card['seed']}, test {card['test_accuracy']:.4f}")
     return 0
 
 

@@ -96,6 +96,7 @@ def array_inputs(
             augment=recipe.data.augment,
             pad=recipe.data.augment_pad,
             flip=recipe.data.augment_flip,
+            affine=recipe.data.affine,
         )
 
     return TrainingInputs(
@@ -135,18 +136,6 @@ def prefetch_to_accelerator(ds: tf.data.Dataset) -> tf.data.Dataset:
     if not gpus:
         return ds
     return ds.apply(tf.data.experimental.prefetch_to_device(gpus[0].name, buffer_size=2))
-
-
-def _folder(root: Path, split: str):
-    from cnnzoo.pipelines.folder_source import list_image_folder
-
-    path = root / split
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"{root}: expected the class folders of the {split} images in {path} "
-            "(ROOT/train/<class>/*.jpg and ROOT/val/<class>/*.jpg)"
-        )
-    return list_image_folder(path)
 
 
 def _stats_sample(index, view) -> np.ndarray:
@@ -197,12 +186,10 @@ def folder_inputs(
     """
     from cnnzoo.pipelines import imagenet_augment as aug
     from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch
+    from cnnzoo.pipelines.sources import train_val_folders
 
     root = Path(root)
-    train_index, val_index = _folder(root, "train"), _folder(root, "val")
-    if val_index.class_names != train_index.class_names:
-        only = sorted(set(train_index.class_names) ^ set(val_index.class_names))
-        raise ValueError(f"{root}: train and val have different classes (e.g. {only[:5]})")
+    train_index, val_index = train_val_folders(root)
     view = center_view(crop)
     stats_images = _stats_sample(train_index, view)
     augment = _folder_augment(recipe.data.image_augment, crop, stats_images, view)

@@ -31,7 +31,8 @@ from typing import Any, ClassVar
 
 # Allowed values, checked here; the functions that implement them are tables in
 # the modules that need Keras (`preprocessing.PREPROCESSORS`,
-# `schedules.SCHEDULE_BUILDERS`, `optimizer.OPTIMIZERS`; a test keeps them equal).
+# `schedules.SCHEDULE_BUILDERS`, `optimizer.OPTIMIZERS`, `init_schemes._SCHEMES`;
+# a test keeps them equal).
 PREPROCESSING = (
     "per_pixel_mean",
     "per_channel_mean",
@@ -44,6 +45,16 @@ PREPROCESSING = (
     "none",
 )
 OPTIMIZERS = ("sgd", "rmsprop")
+# `cnnzoo.training.init_schemes`' table.
+INIT_SCHEMES = (
+    "glorot_uniform",
+    "caffe_xavier",
+    "msra",
+    "he_normal",
+    "wu2016_cifar_gaussian",
+    "caffe_cifar10_quick",
+    "alexnet",
+)
 # `cnnzoo.pipelines.imagenet_augment.AUGMENTATIONS`, and "" for none.
 IMAGE_AUGMENTATIONS = ("", "alexnet", "vgg", "resnet", "inception")
 
@@ -69,6 +80,10 @@ class Data:
             plus horizontal flips if `augment_flip` (He et al. 2016 §4.2: pad 4, flip).
         augment_pad: pixels of zero padding per side for the random crop.
         augment_flip: mirror half the images (off for digits).
+        affine_scale, affine_squeeze, affine_shear, affine_rotate: with `augment`,
+            random planar affine distortions (LeCun et al. 1998 §III.C: scaling,
+            squeezing, horizontal shearing; W. Wu's thesis §2.2: slight rotations),
+            uniform in 1 ± scale, 1 ± squeeze, ± shear, ± rotate degrees; 0: off.
         image_augment: for image-folder sources: "alexnet", "vgg", "resnet" (each
             with PCA colour noise) or "inception"; "" for a centre view and a flip.
     """
@@ -80,9 +95,21 @@ class Data:
     augment: bool = True
     augment_pad: int = 4
     augment_flip: bool = True
+    affine_scale: float = 0.0
+    affine_squeeze: float = 0.0
+    affine_shear: float = 0.0
+    affine_rotate: float = 0.0
     image_augment: str = ""
 
+    @property
+    def affine(self) -> tuple[float, float, float, float]:
+        return (self.affine_scale, self.affine_squeeze, self.affine_shear, self.affine_rotate)
+
     def __post_init__(self):
+        _check(
+            all(0 <= a < 1 for a in self.affine[:3]) and 0 <= self.affine_rotate <= 45,
+            f"affine ranges must be in [0, 1) (rotation [0, 45] degrees), got {self.affine}",
+        )
         _check(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
         _check(
             self.preprocessing in PREPROCESSING,

@@ -158,6 +158,22 @@ _MNIST_RECIPES = [
             "regularization.weight_decay": 5e-4,
         }
     ),
+    _WU2016_MNIST.override(
+        {
+            "name": "wu2016_mnist_augmented",
+            # wu2016_mnist_caffe plus the enlargement of the data set the thesis
+            # recommends against overfitting (§2.2: "translation, horizontal flips
+            # and slight rotations"; flips do not suit digits): translations of up
+            # to 2 pixels and rotations of up to 10 degrees (the range is ours).
+            "source": "W. Wu, 2016 thesis, §3.1 and §2.2, with Caffe's LeNet solver",
+            "optimizer.momentum": 0.9,
+            "regularization.weight_decay": 5e-4,
+            "data.augment": True,
+            "data.augment_pad": 2,
+            "data.augment_flip": False,
+            "data.affine_rotate": 10.0,
+        }
+    ),
     _LECUN1998,
     _LECUN1998.override(
         {
@@ -169,6 +185,23 @@ _MNIST_RECIPES = [
             "data.augment": True,
             "data.augment_pad": 2,
             "data.augment_flip": False,  # digits are not mirror-symmetric
+        }
+    ),
+    _LECUN1998.override(
+        {
+            "name": "lecun1998_affine",
+            # §III.C's distortions whole: "combinations of ... planar affine
+            # transformations: horizontal and vertical translations, scaling,
+            # squeezing ... and horizontal shearing". The paper gives no ranges:
+            # ±2 pixels as lecun1998_distorted; scale and squeeze ±10% and shear
+            # ±0.2 are ours, small enough that every digit stays inside 28x28.
+            "source": "LeCun et al. 1998, §II.A and §III.C (schedule shape, affine distortions)",
+            "data.augment": True,
+            "data.augment_pad": 2,
+            "data.augment_flip": False,
+            "data.affine_scale": 0.1,
+            "data.affine_squeeze": 0.1,
+            "data.affine_shear": 0.2,
         }
     ),
 ]

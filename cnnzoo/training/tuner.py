@@ -70,6 +70,7 @@ def _search(tuner, data, train, val, spe, epochs, seed, verbose) -> None:
         augment=data.augment,
         pad=data.augment_pad,
         flip=data.augment_flip,
+        affine=data.affine,
     )
     tuner.search(
         stream,

@@ -65,6 +65,8 @@ class WeightsCard:
         paper: the paper's figure this row reproduces, and its source.
         protocol: the train / validation / test protocol, in words.
         trained: date, TensorFlow and Keras versions.
+        recipes_compared: where several recipes were trained, each one's mean
+            validation accuracy (what chose the shipped recipe) and test figures.
     """
 
     arch: str
@@ -92,6 +94,7 @@ class WeightsCard:
     paper: dict[str, Any]
     protocol: str
     trained: dict[str, str]
+    recipes_compared: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
