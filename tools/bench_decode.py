@@ -27,17 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parents[1]
-# Run as a script from a checkout: make the repo's packages importable without installing.
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+import numpy as np
+import tensorflow as tf
+from cnnzoo.pipelines import cifar10
+from cnnzoo.pipelines.errors import DataError
+from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder
+from cnnzoo.pipelines.imagenet_augment import INCEPTION_SIZE, make_augment, train_stream
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from cnnzoo.pipelines import cifar10  # noqa: E402
-from cnnzoo.pipelines.errors import DataError  # noqa: E402
-from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder  # noqa: E402
-from cnnzoo.pipelines.imagenet_augment import INCEPTION_SIZE, make_augment, train_stream  # noqa: E402
+_REPO = Path(__file__).resolve().parents[1]
 
 _DEFAULT_DATA = _REPO.parent / "shared" / "data"
 # 500x375 (landscape 4:3) is the most common size of ImageNet's photos.

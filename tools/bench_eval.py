@@ -16,26 +16,22 @@ counted; the figures are medians over the runs:
   The target is dense < 10-crop for VGG-16 and ResNet-50.
 
 The default image size, 375x500, is the most common size in the ILSVRC-2012
-validation set, so the rescaling is timed too.
+validation set, so the rescaling is timed too. TensorFlow starts with
+``cnnzoo evaluate``'s oneDNN default (``TF_ENABLE_ONEDNN_OPTS=1`` unless the
+environment sets it; ``tools/bench/env.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-_REPO = Path(__file__).resolve().parents[1]
-# Run as a script from a checkout: make the repo's packages importable without installing.
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+import numpy as np
+from bench.env import CNNZOO_ONEDNN_DEFAULT, ONEDNN
 
-import numpy as np  # noqa: E402
-
-import cnnzoo  # noqa: E402
-from cnnzoo.evaluation.protocols import evaluate_views  # noqa: E402
+import cnnzoo
 
 DEFAULT_ARCHS = ("vgg16", "resnet50")
 TARGET_RATIO = 0.9  # issue 5: 10-crop throughput >= 0.9 x single-view / 10
@@ -74,6 +70,8 @@ def _archs(spec: str | None) -> list[str]:
 
 
 def _bench(arch: str, images: np.ndarray, labels: np.ndarray, args) -> dict[str, list[float]]:
+    from cnnzoo.evaluation.protocols import evaluate_views
+
     model = cnnzoo.build(arch)
     seconds: dict[str, list[float]] = {p: [] for p in PROTOCOLS}
     for run in range(args.runs + 1):
@@ -93,6 +91,9 @@ def _bench(arch: str, images: np.ndarray, labels: np.ndarray, args) -> dict[str,
 
 
 def main(argv=None) -> None:
+    """Time the protocols of each architecture and print the figures and the targets."""
+    # Before TensorFlow starts (imported by _bench): `cnnzoo evaluate`'s own default.
+    os.environ.setdefault(ONEDNN, CNNZOO_ONEDNN_DEFAULT)
     args = _parse_args(argv)
     h, w = (int(v) for v in args.image_size.lower().split("x"))
     rng = np.random.default_rng(0)
@@ -101,7 +102,7 @@ def main(argv=None) -> None:
     n = args.images
     print(
         f"{n} images of {h}x{w}, Q = {args.scale}, batch {args.batch_size} crops, "
-        f"median of {args.runs} runs after a warm-up"
+        f"median of {args.runs} runs after a warm-up; {ONEDNN}={os.environ[ONEDNN]}"
     )
     for arch in _archs(args.archs):
         seconds = _bench(arch, images, labels, args)

@@ -17,15 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parents[1]
-# Run as a script from a checkout: make the repo's packages importable without installing.
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+import numpy as np
+from cnnzoo.pipelines import cifar10
+from cnnzoo.pipelines.datasets import train_dataset
+from cnnzoo.pipelines.errors import DataError
 
-import numpy as np  # noqa: E402
-from cnnzoo.pipelines import cifar10  # noqa: E402
-from cnnzoo.pipelines.datasets import train_dataset  # noqa: E402
-from cnnzoo.pipelines.errors import DataError  # noqa: E402
+_REPO = Path(__file__).resolve().parents[1]
 
 # The shared data every checkout has beside it (../shared/README.md).
 _DEFAULT_DATA = _REPO.parent / "shared" / "data"

@@ -2,7 +2,8 @@
 
 Each policy runs in its own process (Keras's global policy must be set before the
 model is built), on random in-memory batches, so the figure is the train step's
-own: median images/s of several timed runs after a warm-up.
+own: median images/s of several timed runs after a warm-up. The processes start
+with ``cnnzoo fit``'s oneDNN default (``tools/bench/env.py``).
 
     python tools/bench_precision.py --arch resnet20 --policies float32,mixed_bfloat16
 """
@@ -16,11 +17,14 @@ import subprocess
 import sys
 import time
 
+from bench.env import onednn_label, tensorflow_env
+
 
 def _measure(arch: str, policy: str, batch: int, steps: int, runs: int) -> list[float]:
-    import cnnzoo  # noqa: I001  (first: it sets TensorFlow's oneDNN default)
     import keras
     import numpy as np
+
+    import cnnzoo
 
     keras.mixed_precision.set_global_policy(policy)
 
@@ -57,7 +61,8 @@ def main() -> None:
         print(json.dumps(rates))
         return
     print(
-        f"{args.arch}, batch {args.batch_size}, {args.steps} steps per run, median of {args.runs}"
+        f"{args.arch}, batch {args.batch_size}, {args.steps} steps per run, median of "
+        f"{args.runs}; TF_ENABLE_ONEDNN_OPTS={onednn_label()}"
     )
     baseline = None
     for policy in args.policies.split(","):
@@ -68,6 +73,7 @@ def main() -> None:
             capture_output=True,
             text=True,
             check=True,
+            env=tensorflow_env(),
         ).stdout
         rate = statistics.median(json.loads(out.strip().splitlines()[-1]))
         baseline = baseline or rate

@@ -15,9 +15,10 @@ input at 2x2 or more (README, "Mixed precision").
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
+
+from bench.env import onednn_label, tensorflow_env
 
 # (input size, stride, kernel, input channels): the 1x1 cases that failed, and 2x2
 # twins of them that did not.
@@ -46,15 +47,13 @@ def main() -> None:
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case is not None:
-        import cnnzoo  # noqa: F401  (first: it sets TensorFlow's oneDNN default, as in training)
-
         print(non_finite_gradients(*CASES[args.case], args.tries))
         return
     # One process per case: what the NaNs depend on (memory a previous kernel left)
     # differs with what ran before in the process, so a case's count is taken fresh.
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1 (cnnzoo's default)")
-    print(f"TF_ENABLE_ONEDNN_OPTS={onednn}, batch 32, {args.tries} tries per case")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The children start TensorFlow with cnnzoo's oneDNN default, as in training.
+    print(f"TF_ENABLE_ONEDNN_OPTS={onednn_label()}, batch 32, {args.tries} tries per case")
+    env = {**tensorflow_env(), "TF_CPP_MIN_LOG_LEVEL": "3"}
     for i, (size, stride, kernel, channels) in enumerate(CASES):
         argv = [sys.executable, __file__, "--case", str(i), "--tries", str(args.tries)]
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)

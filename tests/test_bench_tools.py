@@ -1,0 +1,209 @@
+"""The benchmark tools: they time the product through its public hooks, and report it.
+
+``tools/`` is not a package: its scripts find ``tools/bench/`` because Python puts
+the script's folder first on ``sys.path``; these tests do the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_TOOLS = Path(__file__).resolve().parents[1] / "tools"
+if str(_TOOLS) not in sys.path:
+    sys.path.insert(0, str(_TOOLS))
+
+from bench import data, env, report  # noqa: E402
+from bench.contenders import CONTENDERS, DEFAULT_CONTENDERS, MODIFIERS, parse_contender  # noqa: E402
+from bench.harness import worker_env  # noqa: E402
+
+
+def _assignments_to_imported_names(path: Path) -> list[str]:
+    """``x.attr = ...`` (or ``+=``) where ``x`` was bound by an import in that file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    found = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AugAssign | ast.AnnAssign):
+            targets = [node.target]
+        while any(isinstance(t, ast.Tuple | ast.List) for t in targets):
+            targets = [e for t in targets for e in getattr(t, "elts", [t])]
+        for target in targets:
+            root = target
+            while isinstance(root, ast.Attribute | ast.Subscript):
+                root = root.value
+            if target is not root and isinstance(root, ast.Name) and root.id in imported:
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(target)}")
+    return found
+
+
+def test_no_tool_replaces_anything_it_imports():
+    # Issue 17: the benchmarks time the code users run, never a patched copy of it.
+    scripts = sorted(_TOOLS.rglob("*.py"))
+    assert len(scripts) > 10
+    found = [hit for path in scripts for hit in _assignments_to_imported_names(path)]
+    assert found == []
+
+
+def test_the_assignment_finder_sees_a_patch(tmp_path):
+    path = tmp_path / "patch.py"
+    path.write_text(
+        "import keras\nimport x.y as z\nfrom m import C\nself = 1\nself.a = 2\n"
+        "keras.Model.fit, (C.call, y) = 1, (2, 3)\nz.a['k'] += 1\n"
+    )
+    assert _assignments_to_imported_names(path) == [
+        "patch.py:6: keras.Model.fit",
+        "patch.py:6: C.call",
+        "patch.py:7: z.a['k']",
+    ]
+
+
+def test_modifiers_set_what_the_workers_read():
+    spec = parse_contender("fit:xla:spe4:onednn0:intra2:bs64")
+    assert spec["name"] == "fit" and spec["framework"] == "tensorflow"
+    assert spec["xla"] is True and spec["steps_per_execution"] == 4
+    assert spec["intra_threads"] == 2 and spec["batch_size"] == 64
+    assert spec["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert parse_contender("savedmodel:bs32")["infer_batch_size"] == 32
+    assert parse_contender("torch-infer:nchw")["memory_format"] == "contiguous"
+    assert parse_contender("keras:kerasbn")["keras_bn"] is True
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("resnet", "unknown contender 'resnet'"),
+        ("keras:fast", "unknown modifier 'fast'"),
+        # The trainer builds its model itself; the export has no XLA option.
+        ("fit:kerasbn", "fit takes no 'kerasbn' modifier"),
+        ("savedmodel:xla", "savedmodel takes no 'xla' modifier"),
+        ("torch:xla", "torch takes no 'xla' modifier; it takes bs, layout"),
+    ],
+)
+def test_rows_refuse_what_they_cannot_do(row, message):
+    with pytest.raises(SystemExit, match=message):
+        parse_contender(row)
+
+
+def test_the_tables_agree():
+    assert set(DEFAULT_CONTENDERS) <= set(CONTENDERS)
+    for name, contender in CONTENDERS.items():
+        assert contender.modifiers <= set(MODIFIERS), name
+        assert contender.kind in ("train", "infer") and callable(contender.run)
+
+
+def test_tensorflow_workers_get_cnnzoo_cli_onednn_default():
+    assert env.tensorflow_env(base={})["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    inherited = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    assert env.tensorflow_env(base=inherited)["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert env.tensorflow_env("1", base=inherited)["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    args = argparse.Namespace(onednn="default", torch_omp_wait="passive")
+    row = parse_contender("keras:onednn0")
+    assert worker_env(row, args)["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    torch_env = worker_env(parse_contender("torch"), args)
+    assert torch_env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert torch_env["PYTHONPATH"].split(":")[0] == str(_TOOLS)
+
+
+def test_synthetic_files_are_read_by_the_product_reader(tmp_path):
+    from cnnzoo.pipelines import cifar10
+
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (10, 32, 32, 3), np.uint8), rng.integers(0, 10, 10))
+    test = (rng.integers(0, 256, (3, 32, 32, 3), np.uint8), rng.integers(0, 10, 3))
+    root = data.write_cifar10_binary(tmp_path, train, test)
+    batches = cifar10.find_local_dir(root)
+    assert sorted(p.name for p in batches.iterdir()) == sorted(
+        cifar10.TRAIN_FILES + cifar10.TEST_FILES
+    )
+    first = cifar10.read_binary_file(batches / "data_batch_1.bin", num_records=None)
+    np.testing.assert_array_equal(first[0], train[0][:2])
+    np.testing.assert_array_equal(first[1], train[1][:2])
+    images, labels = cifar10.read_binary_file(batches / "test_batch.bin", num_records=None)
+    np.testing.assert_array_equal(images, test[0])
+    np.testing.assert_array_equal(labels, test[1])
+
+
+@pytest.mark.slow
+def test_synthetic_cifar10_has_the_official_sizes(tmp_path):
+    from cnnzoo.pipelines.sources import fake_dataset, load_dataset
+
+    loaded = load_dataset("cifar10", str(data.write_synthetic_cifar10(tmp_path)))
+    expected = fake_dataset(train_size=data.TRAIN_IMAGES, test_size=data.TEST_IMAGES)
+    assert len(loaded.train[0]) == 50_000 and len(loaded.test[0]) == 10_000
+    np.testing.assert_array_equal(loaded.train[1], expected.train[1])
+    np.testing.assert_array_equal(loaded.test[0], expected.test[0])
+
+
+def test_keras_batch_norm_copy_keeps_names_weights_and_outputs():
+    import keras
+    from bench.tf_rows import with_keras_batch_norm
+
+    import cnnzoo
+    from cnnzoo.layers.batch_norm import FusedBatchNormalization
+
+    model = cnnzoo.build("resnet20")
+    copy = with_keras_batch_norm(model)
+    fused = [layer.name for layer in model.layers if isinstance(layer, FusedBatchNormalization)]
+    plain = [layer.name for layer in copy.layers if type(layer) is keras.layers.BatchNormalization]
+    assert len(fused) == 19 and plain == fused  # ResNet-20: 1 + 2 x 9 BatchNorms
+    assert [w.path for w in copy.weights] == [w.path for w in model.weights]
+    x = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(copy(x, training=False), model(x, training=False), atol=1e-5)
+
+
+def _results() -> dict:
+    rows = {"fit": (400.0, 420.0, 380.0), "keras": (400.0, 400.0, 400.0)}
+    rows["keras:xla"] = (600.0, 600.0, 600.0)
+    out = {}
+    for label, rates in rows.items():
+        name = label.split(":")[0]
+        out[label] = {"name": name, "images_per_second": list(rates)}
+        out[label]["images_per_cpu_second"] = [r / 2 for r in rates]
+        out[label]["median"] = float(np.median(rates))
+        out[label]["median_per_cpu_second"] = float(np.median(rates)) / 2
+    return out
+
+
+def test_report_prints_the_table_and_the_verdicts(capsys):
+    args = argparse.Namespace(
+        data_dir=None, batch_size=128, infer_batch_size=256, runs=3, steps=15,
+        infer_batches=10, onednn="0", keras_bn=False,
+    )  # fmt: skip
+    found = report.print_report(_results(), args)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("ResNet-20, training batch 128, inference batch 256; fake data")
+    assert lines[1].endswith("TF_ENABLE_ONEDNN_OPTS=0")
+    assert lines[2].split() == "contender what img/s min max vs plain img/CPU-s".split()
+    assert set(lines[3]) == {"-", " "}
+    fit_row = "fit cnnzoo fit whole path (trainer.fit) 400.0 380.0 420.0 200.0"
+    assert lines[4].split() == fit_row.split()
+    assert lines[6].split()[0] == "keras:xla" and "1.50x" in lines[6].split()
+    assert [r["ratio"] for r in found] == [1.0]
+    assert lines[-1].startswith("cnnzoo fit whole path vs bare Keras step   fit/keras = 1.00")
+    assert "PASS  [median per-run ratio 1.00; per CPU-second 1.00]" in lines[-1]
+
+
+@pytest.mark.slow
+def test_bench_train_times_keras_and_the_fit_path(tmp_path):
+    out = tmp_path / "bench.json"
+    argv = [sys.executable, str(_TOOLS / "bench_train.py"), "--contenders", "keras,fit"]
+    argv += ["--runs", "1", "--steps", "1", "--warmup-steps", "1", "--batch-size", "16"]
+    argv += ["--infer-batch-size", "16", "--json", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fit/keras = " in done.stdout
+    results = json.loads(out.read_text())["results"]
+    assert results["fit"]["info"] == {"dataset": "cifar10 (synthetic files)"}
+    assert all(r["images_per_second"][0] > 0 for r in results.values())

@@ -1,0 +1,124 @@
+"""The table of contenders, the modifiers a row may carry, and the targets' ratios.
+
+A row of ``--contenders`` is a contender's name with optional modifiers after
+colons (``keras:xla``, ``fit:spe4``, ``torch:cl``); `parse_contender` turns it into
+the spec its worker reads. Adding a contender is a ``run(config, channel)``
+function (`tf_rows`, `torch_rows`) and one line in `CONTENDERS`; adding a modifier
+is one line in `MODIFIERS` and its name in the rows that accept it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+from bench import tf_rows, torch_rows
+
+# What every TensorFlow row accepts: its oneDNN setting, thread pools and batch size.
+_TF = frozenset({"onednn", "intra", "inter", "bs"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """One row of the benchmark.
+
+    Attributes:
+        kind: "train" (windows of ``--steps`` steps) or "infer" (``--infer-batches``).
+        framework: "tensorflow" or "torch": which environment its worker gets.
+        what: the report's description.
+        run: ``run(config, channel)``, called in the worker process.
+        modifiers: names of the `MODIFIERS` it accepts.
+    """
+
+    kind: str
+    framework: str
+    what: str
+    run: Callable
+    modifiers: frozenset[str]
+
+
+def _tf(kind: str, what: str, run: Callable, modifiers: str = "") -> Contender:
+    """A TensorFlow row taking `_TF`'s modifiers and the space-separated `modifiers`."""
+    return Contender(kind, "tensorflow", what, run, _TF | frozenset(modifiers.split()))
+
+
+def _torch(kind: str, what: str, run: Callable) -> Contender:
+    """A PyTorch row: it takes a memory layout and a batch size."""
+    return Contender(kind, "torch", what, run, frozenset({"layout", "bs"}))
+
+
+CONTENDERS = {
+    "keras": _tf(
+        "train", "bare Keras model.fit, in-memory tensors", tf_rows.run_keras, "xla spe kerasbn"
+    ),
+    "fit": _tf("train", "cnnzoo fit whole path (trainer.fit)", tf_rows.run_fit, "xla spe"),
+    "torch": _torch("train", "PyTorch ResNet-20 (option A) train", torch_rows.run_train),
+    "predict": _tf("infer", "Keras model.predict", tf_rows.run_predict, "kerasbn"),
+    "call": _tf("infer", "Keras model(x) in tf.function", tf_rows.run_call, "xla kerasbn"),
+    "evaluate": _tf(
+        "infer", "cnnzoo evaluate path (score_dataset)", tf_rows.run_evaluate, "kerasbn"
+    ),
+    "savedmodel": _tf(
+        "infer", "exported SavedModel serving_default", tf_rows.run_savedmodel, "kerasbn"
+    ),
+    "torch-infer": _torch("infer", "PyTorch eval, inference_mode", torch_rows.run_infer),
+}
+DEFAULT_CONTENDERS = ("keras", "fit", "torch", "predict", "evaluate", "savedmodel", "torch-infer")
+
+
+def _batch_size(spec: dict, match: re.Match) -> None:
+    key = "batch_size" if spec["kind"] == "train" else "infer_batch_size"
+    spec[key] = int(match[1])
+
+
+def _layout(spec: dict, match: re.Match) -> None:
+    spec["memory_format"] = "channels_last" if match[0] == "cl" else "contiguous"
+
+
+# name -> (the modifier's full-match pattern, what it sets in the row's spec)
+MODIFIERS: dict[str, tuple[str, Callable[[dict, re.Match], None]]] = {
+    "xla": (r"xla", lambda spec, m: spec.update(xla=True)),
+    "spe": (r"spe(\d+)", lambda spec, m: spec.update(steps_per_execution=int(m[1]))),
+    "onednn": (r"onednn([01])", lambda spec, m: spec["env"].update(TF_ENABLE_ONEDNN_OPTS=m[1])),
+    "intra": (r"intra(\d+)", lambda spec, m: spec.update(intra_threads=int(m[1]))),
+    "inter": (r"inter(\d+)", lambda spec, m: spec.update(inter_threads=int(m[1]))),
+    "kerasbn": (r"kerasbn", lambda spec, m: spec.update(keras_bn=True)),
+    "layout": (r"cl|nchw", _layout),
+    "bs": (r"bs(\d+)", _batch_size),
+}
+
+# (numerator, denominator, target, what): the issue's targets.
+TARGETS = (
+    ("fit", "keras", 0.95, "cnnzoo fit whole path vs bare Keras step"),
+    ("fit", "torch", 1.2, "training: cnnzoo fit vs PyTorch"),
+    ("evaluate", "torch-infer", 1.2, "inference: cnnzoo evaluate vs PyTorch"),
+    ("savedmodel", "torch-infer", 1.2, "inference: SavedModel vs PyTorch"),
+)
+
+
+def parse_contender(text: str) -> dict:
+    """The spec of one ``--contenders`` row, e.g. ``"fit:spe4"``.
+
+    Returns:
+        ``{"label", "name", "kind", "framework", "env"}`` plus what its modifiers set.
+
+    Raises:
+        SystemExit: an unknown contender, or a modifier it does not accept.
+    """
+    name, *mods = [p.strip() for p in text.split(":")]
+    if name not in CONTENDERS:
+        raise SystemExit(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
+    contender = CONTENDERS[name]
+    spec: dict = {"label": text, "name": name, "kind": contender.kind, "env": {}}
+    spec["framework"] = contender.framework
+    for mod in mods:
+        found = [(k, m) for k, (p, _) in MODIFIERS.items() if (m := re.fullmatch(p, mod))]
+        if not found:
+            raise SystemExit(f"{text}: unknown modifier {mod!r} (see --help)")
+        key, match = found[0]
+        if key not in contender.modifiers:
+            accepted = ", ".join(sorted(contender.modifiers))
+            raise SystemExit(f"{text}: {name} takes no {mod!r} modifier; it takes {accepted}")
+        MODIFIERS[key][1](spec, match)
+    return spec
