@@ -118,20 +118,25 @@ def trained_model_file(config: dict, images) -> Path:
     import numpy as np
     from cnnzoo.pipelines.sources import ArrayDataset
 
-    from cnnzoo.model_io import save_trained
-    from cnnzoo.training import trainer
+    from cnnzoo.model_io import ModelMetadata, save_trained
+    from cnnzoo.training.modeling import make_model
     from cnnzoo.training.recipes import get_recipe
 
     recipe = get_recipe(RECIPE).for_arch(ARCH)
     labels = np.zeros(len(images), np.int64)
     names = tuple(f"class_{i}" for i in range(10))
     data = ArrayDataset("cifar10", (images, labels), (images, labels), names)
-    model = trainer.make_model(ARCH, recipe, data, images)
+    model = make_model(ARCH, recipe, data, images)
     if config.get("keras_bn"):
         model = with_keras_batch_norm(model)
     path = Path(config["scratch"]) / "model.keras"
-    meta = {"arch": ARCH, "dataset": "cifar10", "class_names": list(names)}
-    meta.update(input_shape=[32, 32, 3], recipe=recipe.as_dict())
+    meta = ModelMetadata(
+        arch=ARCH,
+        dataset="cifar10",
+        class_names=list(names),
+        input_shape=[32, 32, 3],
+        recipe=recipe.as_dict(),
+    )
     save_trained(model, path, meta)
     return path
 
