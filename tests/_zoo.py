@@ -12,6 +12,7 @@ import numpy as np
 
 import cnnzoo
 from cnnzoo.costs import count_params
+from cnnzoo.layers.batch_norm import FusedBatchNormalization
 
 
 def _zeros(self, shape, dtype=None):
@@ -73,6 +74,25 @@ def weight_layers(model) -> int:
         isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and "_0_" not in layer.name
         for layer in model.layers
     )
+
+
+def with_keras_batch_norm(model) -> keras.Model:
+    """A copy of `model`, weights included, computing BatchNorm with Keras's own layer.
+
+    `FusedBatchNormalization` is Keras's layer on TensorFlow's fused kernel, which
+    rounds differently; comparisons with keras.applications use Keras's arithmetic
+    (tests/test_batch_norm.py checks the fused kernel against it).
+    """
+
+    def clone(layer):
+        kind = type(layer)
+        if kind is FusedBatchNormalization:
+            kind = keras.layers.BatchNormalization
+        return kind.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def reloaded(model, directory) -> keras.Model:

@@ -7,12 +7,19 @@ import keras
 import numpy as np
 import pytest
 from _resnet_table1 import RESNET_PARAMS, TABLE1, TABLE1_FLOPS, derive
-from _zoo import assert_informative_match, assert_layers, build_zeros, shared, trainable, zero_init
+from _zoo import (
+    assert_informative_match,
+    assert_layers,
+    build_zeros,
+    shared,
+    trainable,
+    with_keras_batch_norm,
+    zero_init,
+)
 
 import cnnzoo
 from cnnzoo.costs import multiply_adds
 from cnnzoo.layers import ZeroPadShortcut
-from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models import imagenet_resnet
 from cnnzoo.pretrained import application_for, copy_weights
 
@@ -272,12 +279,6 @@ def _randomize(model, rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_matches_keras_applications(depth, monkeypatch):
-    # What is compared is the architecture and the weights' mapping: Keras's own
-    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
-    # deep nets' features a large common part plus a small deviation in which the
-    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
-    # tests/test_batch_norm.py checks the fused kernel against Keras's.
-    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
     constructor = getattr(keras.applications, f"ResNet{depth}")
     # Zeros, then NumPy draws: faster than Keras's initializers on 25-60M weights.
     with zero_init():
@@ -315,7 +316,11 @@ def test_matches_keras_applications(depth, monkeypatch):
         assert copy_weights(ref, model) == sum(bool(layer.weights) for layer in ref.layers)
     assert [layer.name for layer in model.layers[1:]] == [layer.name for layer in ref.layers[1:]]
     assert model.count_params() == ref.count_params()
-
+    # What is compared is the architecture and the weights' mapping, with Keras's own
+    # BatchNormalization arithmetic: random BatchNorm statistics leave the deep nets'
+    # features a large common part plus a small deviation in which the fused
+    # kernel's different rounding shows (7.7e-5 at ResNet-101).
+    model = with_keras_batch_norm(model)
     got_features, got = (
         t.numpy()
         for t in keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])(x)

@@ -13,7 +13,7 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from _zoo import assert_informative_match, assert_output_shapes, trainable
+from _zoo import assert_informative_match, assert_output_shapes, trainable, with_keras_batch_norm
 
 import cnnzoo
 from cnnzoo.layers import LocalResponseNormalization, ResidualScaling
@@ -283,13 +283,7 @@ def _randomize(model, seed):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(APPLICATIONS))
-def test_matches_keras_applications(built, name, monkeypatch):
-    # What is compared is the architecture and the weights' mapping: Keras's own
-    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
-    # deep nets' features a large common part plus a small deviation in which the
-    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
-    # tests/test_batch_norm.py checks the fused kernel against Keras's.
-    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
+def test_matches_keras_applications(built, name):
     with _fresh_layer_names():
         ref = getattr(keras.applications, APPLICATIONS[name])(weights=None)
     model = built(name)
@@ -328,6 +322,9 @@ def test_matches_keras_applications(built, name, monkeypatch):
     expected = keras.ops.convert_to_numpy(classifier(features))
 
     assert copy_weights(ref, model) == sum(1 for layer in ref.layers if layer.weights)
+    # Keras's own BatchNormalization arithmetic, as the reference's (see
+    # tests/test_imagenet_resnet.py::test_matches_keras_applications).
+    model = with_keras_batch_norm(model)
     probe = keras.Model(model.input, [model.get_layer("predictions").input, model.output])
     got_features, got = (keras.ops.convert_to_numpy(t) for t in probe(x, training=False))
     assert_informative_match(expected, got)

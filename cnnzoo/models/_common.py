@@ -22,7 +22,10 @@ keras.applications' arguments. Every public builder takes ``include_top``,
 `ImageInput.start` checks them the same way in every family and `Top` ends the
 model, so layer names and error messages agree across the zoo. `AutoNames` gives
 the layers keras.applications leaves unnamed the names Keras would, and the
-convolution helpers name their layers the keras.applications way.
+convolution helpers name their layers the keras.applications way. Last come the
+blocks that several Inception families share: `conv_bn`, reduction-A (Inception-v4
+and Inception-ResNet), and keras.applications' Inception-v3 stem and 35x35 module
+(InceptionV3 and InceptionResNetV2).
 """
 
 from __future__ import annotations

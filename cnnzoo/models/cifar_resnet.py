@@ -16,7 +16,7 @@ All nets ([1] §4.2): a 3x3 convolution with 16 filters on the 32x32 image, thre
 stages of `n` residual units on 32x32, 16x16 and 8x8 maps with 16, 32 and 64
 filters (x4 at the output of bottleneck units), the first convolution of stages 2
 and 3 with stride 2, global average pooling and a 10-way fully connected layer
-with softmax. The table `VARIANTS` lists the registered depths; `cifar_resnet`
+with softmax. The end of the module declares the registered depths; `cifar_resnet`
 builds any `n`.
 
 Conventions shared by every variant:
