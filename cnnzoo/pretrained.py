@@ -10,13 +10,14 @@ cache offline) and copy them across by layer name.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from cnnzoo.models import catalog
+from cnnzoo.models import catalog, recursion_limit
 
 # Models registered outside the zoo (`cnnzoo.register_model` fills it from their
 # cards): cnnzoo name -> (keras.applications constructor name, builder overrides).
@@ -164,7 +165,11 @@ def load_weights(model: keras.Model, name: str, weights: str | Path) -> keras.Mo
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".keras":
-        copy_weights(keras.saving.load_model(path, safe_mode=True), model)
+        # Keras walks the saved graph recursively: room for a frame per layer of the
+        # model the weights are for (resnet1202's file needs ~230 over the default).
+        with recursion_limit(sys.getrecursionlimit() + len(model.layers)):
+            source = keras.saving.load_model(path, safe_mode=True)
+        copy_weights(source, model)
     else:
         model.load_weights(path)
     return model

@@ -20,7 +20,7 @@ from _zoo import adds, bn_moving_stats, build_zeros, weight_layers
 import cnnzoo
 from cnnzoo import registry
 from cnnzoo.costs import count_params
-from cnnzoo.models import catalog
+from cnnzoo.models import catalog, recursion_limit
 from cnnzoo.pretrained import application_for
 
 ENTRIES = {entry.card.name: entry for entry in catalog()}
@@ -138,7 +138,6 @@ def test_every_builder_is_the_public_function_of_its_name():
         module = sys.modules[entry.builder.__module__]
         assert getattr(module, name) is entry.builder, name
         assert entry.builder.__name__ == name and entry.builder.__doc__, name
-        assert registry._BUILDERS[name] is entry.builder
 
 
 def test_builder_options_and_signatures():
@@ -241,3 +240,10 @@ def test_building_a_deep_net_leaves_the_recursion_limit_alone():
     limit = sys.getrecursionlimit()
     cnnzoo.build("resnet110", include_top=False)
     assert sys.getrecursionlimit() == limit
+    # The limit is raised inside the block only, never lowered, restored on errors.
+    with pytest.raises(KeyError), recursion_limit(limit + 500):
+        assert sys.getrecursionlimit() == limit + 500
+        raise KeyError("inside")
+    assert sys.getrecursionlimit() == limit
+    with recursion_limit(10):
+        assert sys.getrecursionlimit() == limit

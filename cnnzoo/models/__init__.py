@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 
+from cnnzoo.models._common import recursion_limit
 from cnnzoo.models._variants import APPLICATION_ARGS, Entry
 
-__all__ = ["APPLICATION_ARGS", "FAMILIES", "Entry", "catalog"]
+__all__ = ["APPLICATION_ARGS", "FAMILIES", "Entry", "catalog", "recursion_limit"]
 
 # The family modules, in the order `catalog` lists their models; adding a family is
 # adding its module here.
