@@ -50,6 +50,7 @@ def _imagenet_resnet(card, model, args):
     counts = count_params(model)
     assert (counts["trainable"], counts["non_trainable"]) == (trainable, moving_stats)
     assert card.dataset == "imagenet2012" and card.input_shape == (224, 224, 3)
+    assert card.num_classes == 1000
     assert card.default_recipe == "he2015_imagenet" and card.published_source
     assert weight_layers(model) == depth
     assert adds(model) == (0 if unit == "plain" else sum(TABLE1[depth][1]))
@@ -90,7 +91,7 @@ def _inception(card, model, args):
     assert card.dataset == "imagenet2012" and card.paper and card.section
     # 224x224 for GoogLeNet / BN-Inception, 299x299 for the rest (each one's paper).
     size = 224 if card.name in ("googlenet", "bn_inception") else 299
-    assert card.input_shape == (size, size, 3)
+    assert card.input_shape == (size, size, 3) and card.num_classes == 1000
 
 
 FAMILY_FACTS = {
