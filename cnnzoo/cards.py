@@ -32,6 +32,12 @@ class ModelCard:
         multiply_adds: multiply-adds per image of the default configuration, as
             `cnnzoo.costs.multiply_adds` computes them (filled in by `model_card`
             from `cnnzoo.costs.card_multiply_adds`, which a test recomputes).
+        keras_application: the `keras.applications` constructor (e.g. ``"ResNet50"``)
+            whose architecture this model has layer for layer once built with
+            `keras_application_overrides`, so its published ImageNet weights fit
+            (``cnnzoo.build(name, weights="imagenet")``); None where none does.
+        keras_application_overrides: the builder options that make the architectures
+            equal (e.g. ``{"use_bias": True}`` for ResNet-50's biased convolutions).
     """
 
     name: str
@@ -47,6 +53,8 @@ class ModelCard:
     published_source: str = ""
     notes: str = ""
     multiply_adds: int | None = None
+    keras_application: str | None = None
+    keras_application_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The card as plain JSON-able data."""

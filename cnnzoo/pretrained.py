@@ -1,34 +1,46 @@
 """Weights for cnnzoo models from keras.applications or from a file.
 
 keras.applications publishes ImageNet weights for several architectures that
-cnnzoo builds layer for layer with the same names and shapes. Rather than keep
-our own copies, we let keras.applications download and cache its weights (so
-whatever works for `keras.applications.X(weights="imagenet")` works here,
-including a pre-filled cache offline) and copy them across by layer name.
+cnnzoo builds layer for layer with the same names and shapes; the model cards say
+which (``keras_application``). Rather than keep our own copies, we let
+keras.applications download and cache its weights (so whatever works for
+`keras.applications.X(weights="imagenet")` works here, including a pre-filled
+cache offline) and copy them across by layer name.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 
-# cnnzoo name -> (keras.applications constructor name, cnnzoo builder overrides
-# that make the architecture the same as the Keras one).
-_APPLICATIONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "vgg16": ("VGG16", {}),
-    "vgg19": ("VGG19", {}),
-}
+from cnnzoo.models import catalog, recursion_limit
+
+# Models registered outside the zoo (`cnnzoo.register_model` fills it from their
+# cards): cnnzoo name -> (keras.applications constructor name, builder overrides).
+_REGISTERED: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
 def register_application(name: str, constructor: str, **overrides: Any) -> None:
     """Declare cnnzoo's `name`, built with `overrides`, identical to keras.applications' model.
 
-    Families call this beside their builders, so the table lives with the code it describes.
+    The zoo's models say it in their cards (``keras_application``); this is for
+    models registered elsewhere.
     """
-    _APPLICATIONS[name] = (constructor, dict(overrides))
+    _REGISTERED[name] = (constructor, dict(overrides))
+
+
+def _applications() -> dict[str, tuple[str, dict[str, Any]]]:
+    # The zoo's cards, then the models registered elsewhere.
+    zoo = {
+        entry.card.name: (entry.card.keras_application, entry.card.keras_application_overrides)
+        for entry in catalog()
+        if entry.card.keras_application
+    }
+    return {**zoo, **_REGISTERED}
 
 
 def application_for(name: str) -> tuple[Callable[..., keras.Model], dict[str, Any]]:
@@ -37,12 +49,13 @@ def application_for(name: str) -> tuple[Callable[..., keras.Model], dict[str, An
     Raises:
         ValueError: no keras.applications architecture equals this model.
     """
-    if name not in _APPLICATIONS:
+    applications = _applications()
+    if name not in applications:
         raise ValueError(
             f"model {name!r} has no keras.applications counterpart with published weights; "
-            f"models that have one: {sorted(_APPLICATIONS)}"
+            f"models that have one: {sorted(applications)}"
         )
-    constructor, overrides = _APPLICATIONS[name]
+    constructor, overrides = applications[name]
     return getattr(keras.applications, constructor), dict(overrides)
 
 
@@ -152,7 +165,11 @@ def load_weights(model: keras.Model, name: str, weights: str | Path) -> keras.Mo
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     if path.suffix == ".keras":
-        copy_weights(keras.saving.load_model(path, safe_mode=True), model)
+        # Keras walks the saved graph recursively: room for a frame per layer of the
+        # model the weights are for (resnet1202's file needs ~230 over the default).
+        with recursion_limit(sys.getrecursionlimit() + len(model.layers)):
+            source = keras.saving.load_model(path, safe_mode=True)
+        copy_weights(source, model)
     else:
         model.load_weights(path)
     return model

@@ -1,52 +1,86 @@
-"""The model registry: every builder registers itself with a model card.
+"""The model registry: every model's builder and its model card, by name.
 
 The public surface is `build(name, **overrides)`, `list_models(pattern)` and
 `model_card(name)`, in the manner of timm's `create_model` / `list_models` and
 torchvision's `get_model`. A card holds what the paper says about the model;
 figures that the code can measure (parameters, multiply-adds) are measured by
 `cnnzoo.costs`, and tests compare them with the card's published ones.
+
+The zoo's families declare their models in catalogs (`cnnzoo.models.catalog`),
+which the registry reads on first use; the model modules never import the
+registry, so the dependency runs one way. Users add their own models with the
+`register_model` decorator.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from cnnzoo.cards import ModelCard
 
+__all__ = [
+    "ModelCard",
+    "build",
+    "builder_options",
+    "list_models",
+    "model_card",
+    "register_model",
+]
+
 _BUILDERS: dict[str, Callable[..., Any]] = {}
 _CARDS: dict[str, ModelCard] = {}
+_LOADED = False
+
+
+def _add(card: ModelCard, builder: Callable[..., Any]) -> None:
+    if card.name in _BUILDERS:
+        raise ValueError(f"model {card.name!r} is registered twice")
+    _BUILDERS[card.name] = builder
+    _CARDS[card.name] = card
+
+
+def _ensure_loaded() -> None:
+    # The zoo's catalogs, read on first use: importing the registry alone stays cheap.
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from cnnzoo import models
+
+    for entry in models.catalog():
+        _add(entry.card, entry.builder)
 
 
 def register_model(card: ModelCard) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering `builder` under `card.name`.
+    """Decorator registering a user's `builder` under `card.name`.
 
     Args:
-        card: the model card; its name is the registry key.
+        card: the model card; its name is the registry key. A card naming a
+            ``keras_application`` makes ``build(name, weights="imagenet")`` work.
 
     Returns:
         A decorator that returns the builder unchanged.
 
     Raises:
-        ValueError: if the name is already registered.
+        ValueError: if the name is already registered (the zoo's names included).
     """
 
     def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
-        if card.name in _BUILDERS:
-            raise ValueError(f"model {card.name!r} is registered twice")
-        _BUILDERS[card.name] = builder
-        _CARDS[card.name] = card
+        _ensure_loaded()
+        _add(card, builder)
+        if card.keras_application:
+            from cnnzoo.pretrained import register_application
+
+            register_application(
+                card.name, card.keras_application, **card.keras_application_overrides
+            )
         return builder
 
     return decorator
-
-
-def _ensure_loaded() -> None:
-    # Importing the families registers them; done lazily so that importing the
-    # registry alone stays cheap and cycle-free.
-    import cnnzoo.models  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -87,14 +121,33 @@ def model_card(name: str) -> ModelCard:
     return card
 
 
+def builder_options(name: str) -> tuple[str, ...]:
+    """The options the builder of `name` takes beyond keras.applications' arguments.
+
+    For example ``("aux_heads",)`` for ``"googlenet"``, ``("kernel_initializer",
+    "shortcut", "shared_preact")`` for ``"resnet20"``.
+
+    Raises:
+        KeyError: for an unknown name.
+    """
+    from cnnzoo.models import APPLICATION_ARGS
+
+    parameters = inspect.signature(_BUILDERS[_lookup(name)]).parameters.values()
+    return tuple(
+        p.name
+        for p in parameters
+        if p.name not in APPLICATION_ARGS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+
+
 def build(name: str, /, weights: str | None = None, **overrides: Any):
     """Build a registered model.
 
     Args:
         name: registry name.
         weights: None (initialized), "imagenet" (keras.applications' published
-            weights, for the models that have an identical keras.applications
-            architecture) or the path of a weights file.
+            weights, for the models whose card names an identical
+            keras.applications architecture) or the path of a weights file.
         **overrides: keyword arguments of the family builder
             (``include_top``, ``input_shape``, ``pooling``, ``classes``,
             ``classifier_activation``, and family options like ``shortcut``).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -12,76 +11,25 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from _zoo import adds, assert_layers, bn_moving_stats, reloaded, shared, trainable
 
 import cnnzoo
+from cnnzoo.costs import count_params
 from cnnzoo.layers import ZeroPadShortcut
 from cnnzoo.models import cifar_resnet
 
 REPO = Path(__file__).resolve().parents[1]
-CIFAR_NAMES = sorted(cifar_resnet.VARIANTS)
-
-
-@functools.cache
-def _default(name):
-    # Building is the slow part (resnet1202: ~30 s); tests share default builds.
-    return cnnzoo.build(name)
+# Parameter counts, depths and residual units of every net: tests/test_registry.py.
+CIFAR_NAMES = sorted(cifar_resnet.MODELS.names())
 
 
 @pytest.fixture(scope="module")
 def resnet20():
-    return _default("resnet20")
+    # Initialized weights: the serialization test compares predictions.
+    return cnnzoo.build("resnet20")
 
 
-def _bn_moving_stats(model) -> int:
-    # Each BatchNormalization keeps a moving mean and a moving variance per channel.
-    return sum(
-        2 * layer.moving_mean.shape[0]
-        for layer in model.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    )
-
-
-def _trainable(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def _non_trainable(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-
-
-def _adds(model) -> int:
-    return sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
-
-
-# ------------------------------------------------------------------ counts vs cards
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "resnet1202" else n for n in CIFAR_NAMES],
-)
-def test_trainable_params_match_card(name):
-    card = cnnzoo.model_card(name)
-    # resnet1202 (~30 s, 19M parameters) is built once, here, and not kept.
-    model = cnnzoo.build(name) if name == "resnet1202" else _default(name)
-    assert _trainable(model) == card.trainable_params
-    assert _non_trainable(model) == _bn_moving_stats(model)
-    assert model.name == name
-    assert model.input_shape == (None, *card.input_shape)
-    assert model.output_shape == (None, card.num_classes)
-    assert card.family == "cifar_resnet" and card.dataset == "cifar10"
-    variant = cifar_resnet.VARIANTS[name]
-    # Adds: one per residual unit, 3n in all; the plain nets have none.
-    assert _adds(model) == (0 if variant.unit == "plain" else 3 * variant.blocks)
-    if name == "resnet1202":
-        return
-    # Depth as the papers count it: weight layers (convs and FC), shortcuts excluded.
-    weight_layers = sum(
-        isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and "_0_" not in layer.name
-        for layer in model.layers
-    )
-    depth = int("".join(c for c in name if c.isdigit()))
-    assert weight_layers == depth
+# ------------------------------------------------------------------ cards
 
 
 def test_card_figures():
@@ -116,8 +64,8 @@ def test_card_figures():
 def test_shortcut_b_projects_only_where_shape_changes():
     model = cnnzoo.build("resnet20", shortcut="B")
     # He et al. 2016 option B: + (16*32 + 32 BN gamma/beta) and (32*64 + 64*2) = 2,752.
-    assert _trainable(model) == 272_474
-    assert _non_trainable(model) == _bn_moving_stats(model)
+    assert trainable(model) == 272_474
+    assert count_params(model)["non_trainable"] == bn_moving_stats(model)
     proj = model.get_layer("conv3_block1_0_conv")
     assert proj.kernel_size == (1, 1) and proj.strides == (2, 2) and not proj.use_bias
     assert proj.kernel.shape == (1, 1, 16, 32)
@@ -190,25 +138,12 @@ def test_mixed_precision():
 
 
 def test_layer_names_follow_keras_applications(resnet20):
-    names = [layer.name for layer in resnet20.layers]
-    assert len(names) == len(set(names))
-    for expected in [
-        "conv1_conv",
-        "conv1_bn",
-        "conv1_relu",
-        "conv2_block1_1_conv",
-        "conv2_block1_1_bn",
-        "conv2_block1_1_relu",
-        "conv2_block1_2_conv",
-        "conv2_block1_2_bn",
-        "conv2_block1_add",
-        "conv2_block1_out",
-        "conv3_block1_1_pad",
-        "conv4_block3_out",
-        "avg_pool",
-        "predictions",
-    ]:
-        assert expected in names, expected
+    assert_layers(
+        resnet20,
+        "conv1_conv conv1_bn conv1_relu conv2_block1_1_conv conv2_block1_1_bn "
+        "conv2_block1_1_relu conv2_block1_2_conv conv2_block1_2_bn conv2_block1_add "
+        "conv2_block1_out conv3_block1_1_pad conv4_block3_out avg_pool predictions",
+    )
     # Stride-2 3x3 convs pad one pixel on each side (Caffe/Torch), then "valid".
     assert resnet20.get_layer("conv3_block1_1_pad").padding == ((1, 1), (1, 1))
     assert resnet20.get_layer("conv3_block1_1_conv").padding == "valid"
@@ -220,8 +155,8 @@ def test_layer_names_follow_keras_applications(resnet20):
 
 
 def test_plain_net_has_no_shortcuts():
-    model = _default("plain20")
-    assert _adds(model) == 0
+    model = shared("plain20")
+    assert adds(model) == 0
     assert not any(isinstance(layer, ZeroPadShortcut) for layer in model.layers)
     assert "conv2_block1_out" in {layer.name for layer in model.layers}
     with pytest.raises(ValueError, match="shortcut"):
@@ -229,19 +164,13 @@ def test_plain_net_has_no_shortcuts():
 
 
 def test_preact_structure():
-    model = _default("preact_resnet164")
+    model = shared("preact_resnet164")
     names = {layer.name for layer in model.layers}
-    for expected in [
-        "conv1_conv",
-        "conv2_block1_preact_bn",
-        "conv2_block1_preact_relu",
-        "conv2_block1_0_conv",
-        "conv2_block1_3_conv",
-        "conv4_block18_add",
-        "post_bn",
-        "post_relu",
-    ]:
-        assert expected in names, expected
+    assert_layers(
+        model,
+        "conv1_conv conv2_block1_preact_bn conv2_block1_preact_relu conv2_block1_0_conv "
+        "conv2_block1_3_conv conv4_block18_add post_bn post_relu",
+    )
     # conv1 alone: the first unit's shared pre-activation is its BN-ReLU.
     assert "conv1_bn" not in names
     # resnet-pre-act.lua: the stride sits on the first 1x1; projections have no BN.
@@ -260,7 +189,7 @@ def test_preact_structure():
 
 
 def test_wu_resnet32_structure():
-    model = _default("wu_resnet32")
+    model = shared("wu_resnet32")
     names = {layer.name for layer in model.layers}
     # 1 conv + 15 units of two convs + FC = 32 layers; 1x1 stride-2 projections
     # where channels change (two of them).
@@ -380,9 +309,7 @@ def test_registry():
 
 
 def test_save_and_load_without_custom_objects(tmp_path, resnet20):
-    path = tmp_path / "resnet20.keras"
-    resnet20.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = reloaded(resnet20, tmp_path)
     x = np.random.default_rng(1).uniform(0, 1, size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(resnet20.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert isinstance(loaded.get_layer("conv3_block1_0_pad"), ZeroPadShortcut)

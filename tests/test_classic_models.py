@@ -2,61 +2,29 @@
 
 from __future__ import annotations
 
-import functools
 import subprocess
 import sys
 import textwrap
-from unittest import mock
 
 import keras
 import numpy as np
 import pytest
+from _zoo import assert_informative_match, build_zeros, reloaded, shared, trainable, zero_init
 
 import cnnzoo
 from cnnzoo.layers.lrn import LocalResponseNormalization
 from cnnzoo.models import alexnet, lenet, vgg, wu2016
 
-CLASSIC_NAMES = ["lenet5", *wu2016.VARIANTS, "alexnet", *vgg.VARIANTS]
-BIG = ("alexnet", *vgg.VARIANTS)
-
-
-def _zeros(self, shape, dtype=None):
-    return keras.ops.zeros(shape, dtype=dtype)
-
-
-@functools.cache
-def _default(name, **overrides):
-    # Tests share one build per configuration. Drawing the ~100M Glorot-uniform
-    # numbers of AlexNet's and VGG's fully connected layers is what makes them slow
-    # (~5 s a VGG on 2 cores); counts, names and shapes do not depend on the values,
-    # so the big nets start from zeros. Tests needing real weights set them.
-    if name in BIG:
-        with mock.patch.object(keras.initializers.GlorotUniform, "__call__", _zeros):
-            return cnnzoo.build(name, **overrides)
-    return cnnzoo.build(name, **overrides)
-
-
-def _trainable(model) -> int:
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+# Built models against their cards: tests/test_registry.py. Builds shared by the
+# tests here start from zeros (tests/_zoo.py); tests needing real weights set them.
+CLASSIC_NAMES = ["lenet5", *wu2016.MODELS.names(), "alexnet", *vgg.MODELS.names()]
 
 
 def _names(model) -> list[str]:
     return [layer.name for layer in model.layers[1:]]  # without the InputLayer
 
 
-# ------------------------------------------------------------------ counts vs cards
-
-
-@pytest.mark.parametrize("name", CLASSIC_NAMES)
-def test_trainable_params_match_card(name):
-    card = cnnzoo.model_card(name)
-    model = _default(name)
-    assert _trainable(model) == card.trainable_params
-    assert not model.non_trainable_weights
-    assert model.name == name
-    assert model.input_shape == (None, *card.input_shape)
-    assert model.output_shape == (None, card.num_classes)
-    assert card.default_recipe and card.dataset and card.published and card.published_source
+# ------------------------------------------------------------------ cards
 
 
 def test_cards_hold_the_briefed_figures():
@@ -107,8 +75,8 @@ def test_cards_hold_the_briefed_figures():
 
 
 def test_alexnet_two_groups():
-    model = _default("alexnet", groups=2)
-    assert _trainable(model) == alexnet.ALEXNET_GROUPED_PARAMS == 60_965_224
+    model = shared("alexnet", groups=2)
+    assert trainable(model) == alexnet.ALEXNET_GROUPED_PARAMS == 60_965_224
     grouped = {
         layer.name: layer.groups for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
     }
@@ -121,7 +89,7 @@ def test_alexnet_two_groups():
 @pytest.mark.parametrize("activation", lenet.ACTIVATIONS)
 def test_lenet5_activations(activation):
     model = cnnzoo.build("lenet5", activation=activation)
-    assert _trainable(model) == 61_706
+    assert trainable(model) == 61_706
     pool = (
         keras.layers.AveragePooling2D if activation == "scaled_tanh" else keras.layers.MaxPooling2D
     )
@@ -151,7 +119,7 @@ def test_scaled_tanh_is_lecuns():
 
 
 def test_wu2016_layers():
-    cifar = _default("wu2016_cifar")
+    cifar = shared("wu2016_cifar")
     assert _names(cifar) == [
         "conv1", "pool1", "relu1", "conv2", "relu2", "pool2",
         "conv3", "relu3", "pool3", "flatten", "fc1", "fc1_relu", "predictions",
@@ -160,7 +128,7 @@ def test_wu2016_layers():
     assert sizes == [(16, 16), (8, 8), (4, 4)]
     assert isinstance(cifar.get_layer("pool1"), keras.layers.MaxPooling2D)
     assert isinstance(cifar.get_layer("pool2"), keras.layers.AveragePooling2D)
-    mnist = _default("wu2016_mnist")
+    mnist = shared("wu2016_mnist")
     assert _names(mnist) == [
         "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "fc1_relu", "predictions",
     ]  # fmt: skip
@@ -174,7 +142,7 @@ def test_wu2016_layers():
 
 
 def test_alexnet_layers():
-    model = _default("alexnet")
+    model = shared("alexnet")
     assert _names(model) == [
         "conv1", "conv1_relu", "lrn1", "pool1",
         "conv2", "conv2_relu", "lrn2", "pool2",
@@ -186,13 +154,8 @@ def test_alexnet_layers():
     assert sizes == [55, 27, 13, 6]
     lrn = model.get_layer("lrn1")
     assert isinstance(lrn, LocalResponseNormalization)
-    assert (lrn.size, lrn.k, lrn.alpha, lrn.beta, lrn.alpha_convention) == (
-        5,
-        2.0,
-        1e-4,
-        0.75,
-        "paper",
-    )
+    settings = ("size", "k", "alpha", "beta", "alpha_convention")
+    assert [getattr(lrn, a) for a in settings] == [5, 2.0, 1e-4, 0.75, "paper"]
     assert model.get_layer("fc6_dropout").rate == 0.5
 
 
@@ -205,15 +168,15 @@ def test_alexnet_without_lrn_and_bad_groups():
 
 
 def test_vgg_layers():
-    a_lrn = _default("vgg11_lrn")
+    a_lrn = shared("vgg11_lrn")
     assert _names(a_lrn)[:3] == ["block1_conv1", "block1_lrn", "block1_pool"]
     assert isinstance(a_lrn.get_layer("block1_lrn"), LocalResponseNormalization)
-    c = _default("vgg16_c")
+    c = shared("vgg16_c")
     for b in (3, 4, 5):
         assert c.get_layer(f"block{b}_conv3").kernel_size == (1, 1)
         assert c.get_layer(f"block{b}_conv2").kernel_size == (3, 3)
     for name, convs in {"vgg11": 8, "vgg13": 10, "vgg16_c": 13, "vgg16": 13, "vgg19": 16}.items():
-        model = _default(name)
+        model = shared(name)
         assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == convs
         assert _names(model)[-5:] == ["fc1", "fc1_dropout", "fc2", "fc2_dropout", "predictions"]
         assert model.get_layer("block5_pool").output.shape[1:] == (7, 7, 512)
@@ -221,10 +184,10 @@ def test_vgg_layers():
 
 def test_init_scheme_layer_names_exist():
     # cnnzoo.training.init_schemes refers to these layers by name.
-    wu = _default("wu2016_cifar")
+    wu = shared("wu2016_cifar")
     for n in ("conv1", "conv2", "conv3", "fc1", "predictions"):
         assert wu.get_layer(n).kernel is not None
-    alex = _default("alexnet")
+    alex = shared("alexnet")
     for n in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "predictions"):
         assert alex.get_layer(n).kernel is not None
 
@@ -277,10 +240,10 @@ def _random_weights(model, seed):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, reference", [("vgg16", "VGG16"), ("vgg19", "VGG19")])
 def test_vgg_matches_keras_applications(name, reference):
-    with mock.patch.object(keras.initializers.GlorotUniform, "__call__", _zeros):
+    with zero_init():
         ref = getattr(keras.applications, reference)(weights=None)
     _random_weights(ref, seed=0)
-    model = _default(name)
+    model = build_zeros(name)  # its weights are about to be replaced
     ours = {layer.name: layer for layer in model.layers if layer.weights}
     theirs = {layer.name: layer for layer in ref.layers if layer.weights}
     assert list(ours) == list(theirs)
@@ -301,10 +264,7 @@ def test_vgg_matches_keras_applications(name, reference):
         t.numpy()
         for t in keras.Model(model.input, [model.get_layer("fc2").output, model.output])(x)
     )
-    # Informative probabilities, so that a misplaced weight would show.
-    assert 0.01 < expected.max() < 0.99
-    assert np.abs(expected[0] - expected[1]).max() > 1e-3
-    assert np.abs(got - expected).max() <= 1e-5
+    assert_informative_match(expected, got)
     np.testing.assert_allclose(got_fc2, ref_fc2, rtol=1e-4, atol=1e-5 * np.abs(ref_fc2).max())
 
 
@@ -314,9 +274,7 @@ def test_vgg_matches_keras_applications(name, reference):
 def test_lenet5_keras_round_trip_safe_mode(tmp_path):
     model = cnnzoo.build("lenet5")
     x = np.random.default_rng(2).normal(size=(4, 32, 32, 1)).astype("float32")
-    path = tmp_path / "lenet5.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = reloaded(model, tmp_path)
     assert _names(loaded) == _names(model)
     assert loaded.get_layer("c1").activation is lenet.scaled_tanh
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
@@ -341,9 +299,7 @@ def test_lenet5_loads_in_a_fresh_process_with_cnnzoo_layers_imported(tmp_path):
 def test_alexnet_lrn_serializes(tmp_path):
     # The LRN layers round-trip; a small input keeps the file small.
     model = cnnzoo.build("alexnet", include_top=False, input_shape=(67, 67, 3), groups=2)
-    path = tmp_path / "alexnet_features.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = reloaded(model, tmp_path)
     x = np.random.default_rng(3).normal(size=(1, 67, 67, 3)).astype("float32")
     np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
     assert loaded.get_layer("conv2").groups == 2

@@ -3,55 +3,29 @@ shortcut options, stride placement, names, and equivalence with keras.applicatio
 
 from __future__ import annotations
 
-import functools
-from unittest import mock
-
 import keras
 import numpy as np
 import pytest
+from _resnet_table1 import RESNET_PARAMS, TABLE1, TABLE1_FLOPS, derive
+from _zoo import (
+    assert_informative_match,
+    assert_layers,
+    build_zeros,
+    shared,
+    trainable,
+    with_keras_batch_norm,
+    zero_init,
+)
 
 import cnnzoo
-from cnnzoo.costs import count_params, multiply_adds
+from cnnzoo.costs import multiply_adds
 from cnnzoo.layers import ZeroPadShortcut
-from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.models import imagenet_resnet
 from cnnzoo.pretrained import application_for, copy_weights
 
-IMAGENET_NAMES = sorted(imagenet_resnet.VARIANTS)
-
-# He et al. 2016 ("Deep residual learning"), Table 1: bottleneck units or not, and
-# units per stage (conv2_x .. conv5_x), typed here from the paper so that the counts
-# below are derived independently of the module's own table.
-TABLE1 = {
-    18: (False, (2, 2, 2, 2)),
-    34: (False, (3, 4, 6, 3)),
-    50: (True, (3, 4, 6, 3)),
-    101: (True, (3, 4, 23, 3)),
-    152: (True, (3, 8, 36, 3)),
-}
-# Table 1, "FLOPs" row: multiply-adds per 224x224 image.
-TABLE1_FLOPS = {18: 1.8e9, 34: 3.6e9, 50: 3.8e9, 101: 7.6e9, 152: 11.3e9}
-# Option-B trainable counts (torchvision's resnet18..152 have the same).
-RESNET_PARAMS = {
-    18: 11_689_512,
-    34: 21_797_672,
-    50: 25_557_032,
-    101: 44_549_160,
-    152: 60_192_808,
-}
-
-
-def _zeros(self, shape, dtype=None):
-    return keras.ops.zeros(shape, dtype=dtype)
-
-
-@functools.cache
-def _default(name, **overrides):
-    # Building is the slow part (resnet152: ~4 s on an idle machine); tests share one
-    # build per configuration. Counts, shapes, names and multiply-adds do not depend
-    # on the values, so the nets start from zeros instead of 10-60M random draws.
-    with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
-        return cnnzoo.build(name, **overrides)
+# Parameter counts (against Table 1's), depths and residual units of every net:
+# tests/test_registry.py.
+IMAGENET_NAMES = sorted(imagenet_resnet.MODELS.names())
 
 
 def _slow_if_deep(names):
@@ -60,55 +34,10 @@ def _slow_if_deep(names):
     return [pytest.param(n, marks=pytest.mark.slow) if n.endswith(deep) else n for n in names]
 
 
-def _trainable(model) -> int:
-    return count_params(model)["trainable"]
-
-
-def _derive(depth, unit="original", shortcut="B", use_bias=False, stride_on="1x1"):
-    """Trainable parameters, BN moving statistics and multiply-adds from Table 1's shapes.
-
-    conv1 7x7/2 to 112x112, 3x3/2 max pooling to 56x56, stages of widths 64, 128, 256,
-    512 on 56, 28, 14, 7, the first unit of stages 3-5 with stride 2; unit outputs
-    4x their width for bottlenecks. BN after every conv (He et al. 2016a) or, for the
-    pre-activation nets (He et al. 2016b / preresnet.lua), before every conv of a
-    unit but the first's, none on projections, and one after the last unit.
-    """
-    bottleneck, blocks = TABLE1[depth]
-    convs = [(7, 3, 64, 112)]  # (kernel, in, out, output size)
-    bns = [64]  # conv1's BN: every variant has it
-    cin, size = 64, 56
-    for stage, (width, count) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
-        cout = 4 * width if bottleneck else width
-        in_size, size = size, size // 2 if stage else size
-        for b in range(count):
-            stride = 2 if stage and b == 0 else 1
-            if unit == "preact" and (stage or b):
-                bns.append(cin)
-            changes_shape = stride != 1 or cin != cout
-            if unit != "plain" and (shortcut == "C" or (shortcut == "B" and changes_shape)):
-                convs.append((1, cin, cout, size))
-                bns += [] if unit == "preact" else [cout]
-            if bottleneck:
-                first_size = in_size if stride == 2 and stride_on == "3x3" else size
-                branch = [(1, cin, width, first_size), (3, width, width, size)]
-                branch.append((1, width, cout, size))
-            else:
-                branch = [(3, cin, width, size), (3, width, width, size)]
-            convs += branch
-            bns += [c[2] for c in (branch[:-1] if unit == "preact" else branch)]
-            cin = cout
-    if unit == "preact":
-        bns.append(cin)  # post_bn
-    weights = sum(k * k * i * o + (o if use_bias else 0) for k, i, o, _ in convs)
-    trainable = weights + 2 * sum(bns) + cin * 1000 + 1000
-    macs = sum(k * k * i * o * s * s for k, i, o, s in convs) + cin * 1000
-    return trainable, 2 * sum(bns), macs
-
-
 def _variant_derivation(name):
-    variant = imagenet_resnet.VARIANTS[name]
-    shortcut = None if variant.unit == "plain" else "B"
-    return _derive(variant.depth, variant.unit, shortcut)
+    args = imagenet_resnet.MODELS[name].args
+    shortcut = None if args["unit"] == "plain" else "B"
+    return derive(args["depth"], args["unit"], shortcut)
 
 
 # ------------------------------------------------------------------ counts vs cards
@@ -116,12 +45,12 @@ def _variant_derivation(name):
 
 def test_table1_derivation_gives_the_published_counts():
     for depth, params in RESNET_PARAMS.items():
-        assert _derive(depth)[0] == params, depth
+        assert derive(depth)[0] == params, depth
     # keras.applications.ResNet50 (a bias per conv channel), all weights: 25,636,712.
-    assert sum(_derive(50, use_bias=True)[:2]) == 25_636_712
+    assert sum(derive(50, use_bias=True)[:2]) == 25_636_712
     # The plain nets are the option-A ResNets (A adds no parameters) ...
     for depth in (18, 34):
-        assert _derive(depth, "plain", None)[0] == _derive(depth, shortcut="A")[0]
+        assert derive(depth, "plain", None)[0] == derive(depth, shortcut="A")[0]
     # ... and the cards hold what the derivation gives for every registered net.
     derived = {name: _variant_derivation(name)[0] for name in IMAGENET_NAMES}
     assert derived == {name: cnnzoo.model_card(name).trainable_params for name in IMAGENET_NAMES}
@@ -129,32 +58,6 @@ def test_table1_derivation_gives_the_published_counts():
     assert derived["preact_resnet50"] == 25_549_352
     assert derived["preact_resnet101"] == 44_541_480
     assert derived["preact_resnet152"] == 60_185_128
-
-
-@pytest.mark.parametrize("name", _slow_if_deep(IMAGENET_NAMES))
-def test_trainable_params_match_card(name):
-    card = cnnzoo.model_card(name)
-    model = _default(name)
-    trainable, moving_stats, _ = _variant_derivation(name)
-    assert _trainable(model) == card.trainable_params == trainable
-    assert count_params(model)["non_trainable"] == moving_stats
-    assert model.name == name
-    assert model.input_shape == (None, 224, 224, 3) == (None, *card.input_shape)
-    assert model.output_shape == (None, 1000) == (None, card.num_classes)
-    assert card.family == "imagenet_resnet" and card.dataset == "imagenet2012"
-    assert card.default_recipe == "he2015_imagenet" and card.published_source
-    # Depth as the paper counts it: weight layers on the main path (convs and FC).
-    weight_layers = sum(
-        isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and "_0_" not in layer.name
-        for layer in model.layers
-    )
-    variant = imagenet_resnet.VARIANTS[name]
-    assert weight_layers == variant.depth
-    adds = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
-    assert adds == (0 if variant.unit == "plain" else sum(TABLE1[variant.depth][1]))
-    assert all(
-        not layer.use_bias for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
-    )
 
 
 def test_card_figures():
@@ -183,26 +86,25 @@ def test_card_figures():
     "depth", [pytest.param(d, marks=pytest.mark.slow) if d > 50 else d for d in sorted(TABLE1)]
 )
 def test_multiply_adds_match_table1(depth):
-    measured = multiply_adds(_default(f"resnet{depth}"))
-    assert measured == _derive(depth)[2]
+    measured = multiply_adds(shared(f"resnet{depth}"))
+    assert measured == derive(depth)[2]
     # Table 1 rounds to 0.1e9 and leaves out the projection shortcuts: within 5%.
     assert measured == pytest.approx(TABLE1_FLOPS[depth], rel=0.05)
 
 
 def test_resnet34_and_50_multiply_adds():
     # He et al. 2016a Table 1: 3.6e9 and 3.8e9; ours count the projections too.
-    assert multiply_adds(_default("resnet34")) == 3_663_761_408
-    assert multiply_adds(_default("resnet50")) == 3_857_973_248
+    assert multiply_adds(shared("resnet34")) == 3_663_761_408
+    assert multiply_adds(shared("resnet50")) == 3_857_973_248
     # Shortcuts cost nothing to speak of: plain-34 has 19.3M fewer (the projections).
-    assert multiply_adds(_default("plain34")) == _derive(34, "plain", None)[2] == 3_644_493_824
-    assert multiply_adds(_default("preact_resnet50")) == 3_857_973_248
+    assert multiply_adds(shared("plain34")) == derive(34, "plain", None)[2] == 3_644_493_824
+    assert multiply_adds(shared("preact_resnet50")) == 3_857_973_248
 
 
 def test_vgg19_multiply_adds():
     # He et al. 2016a §3.3: "VGG-19 ... (19.6 billion FLOPs)". Values do not matter:
     # start from zeros, skipping ~140M Glorot draws.
-    with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
-        vgg19 = cnnzoo.build("vgg19")
+    vgg19 = build_zeros("vgg19")
     assert multiply_adds(vgg19) == pytest.approx(19.6e9, rel=0.01)
 
 
@@ -211,20 +113,20 @@ def test_vgg19_multiply_adds():
 
 def test_shortcut_a_is_parameter_free_zero_padding():
     model = cnnzoo.build("resnet34", shortcut="A")
-    assert _trainable(model) == _derive(34, shortcut="A")[0] == _trainable(_default("plain34"))
+    assert trainable(model) == derive(34, shortcut="A")[0] == trainable(shared("plain34"))
     pads = [layer for layer in model.layers if isinstance(layer, ZeroPadShortcut)]
     assert [p.name for p in pads] == [f"conv{s}_block1_0_pad" for s in (3, 4, 5)]
     assert all(p.strides == 2 for p in pads)
     assert not any(layer.name.endswith("_0_conv") for layer in model.layers)
     # Bottleneck nets widen conv2_block1 (64 -> 256) without a stride.
     model = cnnzoo.build("resnet50", shortcut="A")
-    assert _trainable(model) == _derive(50, shortcut="A")[0]
+    assert trainable(model) == derive(50, shortcut="A")[0]
     first = model.get_layer("conv2_block1_0_pad")
     assert first.filters == 256 and first.strides == 1
 
 
 def test_shortcut_b_and_c_projections():
-    b = _default("resnet50")
+    b = shared("resnet50")
     projections = [layer.name for layer in b.layers if layer.name.endswith("_0_conv")]
     assert projections == [f"conv{s}_block1_0_conv" for s in (2, 3, 4, 5)]
     proj = b.get_layer("conv3_block1_0_conv")
@@ -232,11 +134,11 @@ def test_shortcut_b_and_c_projections():
     assert "conv3_block1_0_bn" in {layer.name for layer in b.layers}
     c = cnnzoo.build("resnet34", shortcut="C")
     assert sum(layer.name.endswith("_0_conv") for layer in c.layers) == 16
-    assert _trainable(c) == _derive(34, shortcut="C")[0]
+    assert trainable(c) == derive(34, shortcut="C")[0]
 
 
 def test_bottleneck_stride_placement():
-    v1 = _default("resnet50")
+    v1 = shared("resnet50")
     # He et al. 2016a: the stride on the first 1x1 of conv3_1, conv4_1, conv5_1.
     assert v1.get_layer("conv3_block1_1_conv").strides == (2, 2)
     assert v1.get_layer("conv3_block1_2_conv").strides == (1, 1)
@@ -246,16 +148,16 @@ def test_bottleneck_stride_placement():
     # Caffe/Torch padding: one pixel all round, then "valid".
     assert v15.get_layer("conv3_block1_2_pad").padding == ((1, 1), (1, 1))
     assert v15.get_layer("conv3_block1_2_conv").padding == "valid"
-    assert _trainable(v15) == _trainable(v1)
+    assert trainable(v15) == trainable(v1)
     for layer in ("conv3_block1_out", "conv5_block3_out"):
         assert v15.get_layer(layer).output.shape == v1.get_layer(layer).output.shape
     # The 3x3 runs at the input resolution: torchvision lists 4.09 GFLOPS for its
     # (v1.5) resnet50.
-    assert multiply_adds(v15) == _derive(50, stride_on="3x3")[2] == 4_089_184_256
+    assert multiply_adds(v15) == derive(50, stride_on="3x3")[2] == 4_089_184_256
 
 
 def test_plain_nets_have_no_shortcuts():
-    model = _default("plain34")
+    model = shared("plain34")
     names = {layer.name for layer in model.layers}
     assert not any(isinstance(layer, keras.layers.Add) for layer in model.layers)
     assert not any("_0_" in name for name in names)
@@ -268,38 +170,24 @@ def test_plain_nets_have_no_shortcuts():
 
 
 def test_layer_names_and_conventions():
-    model = _default("resnet50")
-    names = [layer.name for layer in model.layers]
-    assert len(names) == len(set(names))
-    for expected in [
-        "conv1_pad",
-        "conv1_conv",
-        "conv1_bn",
-        "conv1_relu",
-        "pool1_pad",
-        "pool1_pool",
-        "conv2_block1_0_conv",
-        "conv2_block1_0_bn",
-        "conv2_block1_1_conv",
-        "conv2_block1_3_bn",
-        "conv2_block1_add",
-        "conv2_block1_out",
-        "conv5_block3_out",
-        "avg_pool",
-        "predictions",
-    ]:
-        assert expected in names, expected
+    model = shared("resnet50")
+    assert_layers(
+        model,
+        "conv1_pad conv1_conv conv1_bn conv1_relu pool1_pad pool1_pool "
+        "conv2_block1_0_conv conv2_block1_0_bn conv2_block1_1_conv conv2_block1_3_bn "
+        "conv2_block1_add conv2_block1_out conv5_block3_out avg_pool predictions",
+    )
     assert model.get_layer("pool1_pool").output.shape == (None, 56, 56, 64)
     assert model.get_layer("conv5_block3_out").output.shape == (None, 7, 7, 2048)
     bn = model.get_layer("conv1_bn")
     assert bn.epsilon == 1.001e-5 and bn.momentum == 0.9
-    basic = _default("resnet18")
+    basic = shared("resnet18")
     assert basic.get_layer("conv3_block1_1_pad").padding == ((1, 1), (1, 1))
     assert basic.get_layer("conv3_block1_1_conv").strides == (2, 2)
 
 
 def test_preact_structure():
-    model = _default("preact_resnet50")
+    model = shared("preact_resnet50")
     names = {layer.name for layer in model.layers}
     assert {"conv1_bn", "conv1_relu", "conv3_block1_preact_bn", "post_bn", "post_relu"} <= names
     # The first unit's input is conv1's BN-ReLU (after pooling): no pre-activation.
@@ -312,8 +200,8 @@ def test_preact_structure():
 
     # conv3_block1 shares its BN-ReLU with the projection; later units pre-activate
     # their branch only and add the raw sum.
-    shared = model.get_layer("conv3_block1_preact_relu").output
-    assert source("conv3_block1_0_conv") is shared and source("conv3_block1_1_conv") is shared
+    both = model.get_layer("conv3_block1_preact_relu").output
+    assert source("conv3_block1_0_conv") is both and source("conv3_block1_1_conv") is both
     assert source("conv3_block2_1_conv") is model.get_layer("conv3_block2_preact_relu").output
     residual, _ = model.get_layer("conv3_block2_add").input
     assert residual is model.get_layer("conv3_block1_add").output
@@ -323,9 +211,8 @@ def test_preact_structure():
 
 @pytest.mark.parametrize("name", _slow_if_deep(IMAGENET_NAMES))
 def test_builds_headless_at_64x64(name):
-    wide = 512 if imagenet_resnet.VARIANTS[name].depth < 50 else 2048
-    with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
-        model = cnnzoo.build(name, include_top=False, input_shape=(64, 64, 3))
+    wide = 512 if imagenet_resnet.MODELS[name].args["depth"] < 50 else 2048
+    model = build_zeros(name, include_top=False, input_shape=(64, 64, 3))
     # 64 -> 32 (conv1) -> 16 (pool1) -> 16, 8, 4, 2.
     assert model.output_shape == (None, 2, 2, wide)
     assert "predictions" not in {layer.name for layer in model.layers}
@@ -392,17 +279,11 @@ def _randomize(model, rng):
 @pytest.mark.slow
 @pytest.mark.parametrize("depth", [50, 101, 152])
 def test_matches_keras_applications(depth, monkeypatch):
-    # What is compared is the architecture and the weights' mapping: Keras's own
-    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
-    # deep nets' features a large common part plus a small deviation in which the
-    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
-    # tests/test_batch_norm.py checks the fused kernel against Keras's.
-    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
     constructor = getattr(keras.applications, f"ResNet{depth}")
     # Zeros, then NumPy draws: faster than Keras's initializers on 25-60M weights.
-    with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
+    with zero_init():
         ref = constructor(weights=None)
-    assert ref.count_params() == sum(_derive(depth, use_bias=True)[:2])
+    assert ref.count_params() == sum(derive(depth, use_bias=True)[:2])
     rng = np.random.default_rng(depth)
     _randomize(ref, rng)
     x = rng.uniform(-1.0, 1.0, size=(2, 224, 224, 3)).astype("float32")
@@ -427,21 +308,22 @@ def test_matches_keras_applications(depth, monkeypatch):
             return ref
 
         monkeypatch.setattr(keras.applications, "ResNet50", fake)
-        with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
+        with zero_init():
             model = cnnzoo.build("resnet50", use_bias=True, weights="imagenet")
     else:
-        with mock.patch.object(keras.initializers.VarianceScaling, "__call__", _zeros):
+        with zero_init():
             model = cnnzoo.build(f"resnet{depth}", use_bias=True)
         assert copy_weights(ref, model) == sum(bool(layer.weights) for layer in ref.layers)
     assert [layer.name for layer in model.layers[1:]] == [layer.name for layer in ref.layers[1:]]
     assert model.count_params() == ref.count_params()
-
+    # What is compared is the architecture and the weights' mapping, with Keras's own
+    # BatchNormalization arithmetic: random BatchNorm statistics leave the deep nets'
+    # features a large common part plus a small deviation in which the fused
+    # kernel's different rounding shows (7.7e-5 at ResNet-101).
+    model = with_keras_batch_norm(model)
     got_features, got = (
         t.numpy()
         for t in keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])(x)
     )
-    # Informative probabilities, so that a misplaced weight would show.
-    assert 0.01 < expected.max() < 0.99
-    assert np.abs(expected[0] - expected[1]).max() > 1e-3
-    assert np.abs(got - expected).max() <= 1e-5
+    assert_informative_match(expected, got)
     np.testing.assert_allclose(got_features, ref_features, rtol=1e-5, atol=1e-5)

@@ -1,8 +1,8 @@
 """GoogLeNet, BN-Inception, Inception v3/v4, Inception-ResNet v1/v2, Xception.
 
-Parameter counts against the cards and the papers, auxiliary heads, small inputs,
-residual scales, and layer-for-layer equality with keras.applications (names and
-predictions after a weight copy).
+Auxiliary heads, layouts, small inputs, residual scales, and layer-for-layer equality
+with keras.applications (names and predictions after a weight copy). Parameter counts
+(trainable and in all) against the cards and the papers: tests/test_registry.py.
 """
 
 from __future__ import annotations
@@ -13,31 +13,13 @@ import contextlib
 import keras
 import numpy as np
 import pytest
+from _zoo import assert_informative_match, assert_output_shapes, trainable, with_keras_batch_norm
 
 import cnnzoo
-from cnnzoo.costs import count_params
 from cnnzoo.layers import LocalResponseNormalization, ResidualScaling
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.pretrained import application_for, copy_weights
 
-# name: (trainable params, all weights incl. BN moving statistics, default recipe)
-EXPECTED = {
-    # Szegedy et al. 2014, Table 1 (biases, no BatchNorm).
-    "googlenet": (6_998_552, 6_998_552, "szegedy2014"),
-    # Derived from Ioffe & Szegedy 2015, Figure 5; within 1% of 11.26M (below).
-    "bn_inception": (11_285_224, 11_305_256, None),
-    # keras.applications.InceptionV3.
-    "inception_v3": (23_817_352, 23_851_784, "szegedy2015"),
-    # Szegedy et al. 2016, Figures 3-9, BN scale and offset (timm's count).
-    "inception_v4": (42_679_816, 42_742_984, "szegedy2016"),
-    # Derived from Szegedy et al. 2016, Figures 10-15, Table 1.
-    "inception_resnet_v1": (22_742_808, 22_769_848, "szegedy2016"),
-    # keras.applications.InceptionResNetV2: 55,873,736 weights in all.
-    "inception_resnet_v2": (55_813_192, 55_873_736, "szegedy2016"),
-    # Chollet 2017, Table 3; keras.applications.Xception: 22,910,480 in all.
-    "xception": (22_855_952, 22_910_480, None),
-}
-NAMES = list(EXPECTED)
 # The keras.applications counterparts (cnnzoo name -> constructor).
 APPLICATIONS = {
     "inception_v3": "InceptionV3",
@@ -61,29 +43,7 @@ def built():
     cache.clear()
 
 
-def _trainable(model) -> int:
-    return count_params(model)["trainable"]
-
-
-# ------------------------------------------------------------------ counts vs cards
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_params_match_card(built, name):
-    trainable, total, recipe = EXPECTED[name]
-    card = cnnzoo.model_card(name)
-    model = built(name)
-    counts = count_params(model)
-    assert (counts["trainable"], counts["total"]) == (trainable, total)
-    assert card.trainable_params == trainable
-    assert card.default_recipe == recipe
-    assert card.dataset == "imagenet2012" and card.paper and card.section
-    assert model.name == name
-    assert model.input_shape == (None, *card.input_shape)
-    # 224x224 for GoogLeNet / BN-Inception, 299x299 for the rest ([1] of each module).
-    size = 224 if name in ("googlenet", "bn_inception") else 299
-    assert card.input_shape == (size, size, 3)
-    assert model.output_shape == (None, 1000)
+# ------------------------------------------------------------------ cards
 
 
 def test_bn_inception_count_is_within_one_percent_of_published():
@@ -104,19 +64,13 @@ def test_googlenet_layout(built):
     model = built("googlenet")
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     # Table 1's sizes: 112, 56, 28, 14, 7 and the module widths.
-    sizes = {
-        "conv1_7x7_s2": (112, 112, 64),
-        "pool1_3x3_s2": (56, 56, 64),
-        "conv2_3x3": (56, 56, 192),
-        "pool2_3x3_s2": (28, 28, 192),
-        "inception_3b_output": (28, 28, 480),
-        "inception_4a_output": (14, 14, 512),
-        "inception_4d_output": (14, 14, 528),
-        "inception_4e_output": (14, 14, 832),
+    assert_output_shapes(model, {
+        "conv1_7x7_s2": (112, 112, 64), "pool1_3x3_s2": (56, 56, 64),
+        "conv2_3x3": (56, 56, 192), "pool2_3x3_s2": (28, 28, 192),
+        "inception_3b_output": (28, 28, 480), "inception_4a_output": (14, 14, 512),
+        "inception_4d_output": (14, 14, 528), "inception_4e_output": (14, 14, 832),
         "inception_5b_output": (7, 7, 1024),
-    }
-    for layer_name, shape in sizes.items():
-        assert model.get_layer(layer_name).output.shape[1:] == shape, layer_name
+    })  # fmt: skip
     # LRN after the first max pooling and after conv2's 3x3 (Figure 3).
     names = [layer.name for layer in model.layers]
     lrns = [layer for layer in model.layers if isinstance(layer, LocalResponseNormalization)]
@@ -129,7 +83,7 @@ def test_googlenet_layout(built):
 
 def test_googlenet_aux_heads(built):
     model = built("googlenet", aux_heads=True)
-    assert _trainable(model) == 13_378_280
+    assert trainable(model) == 13_378_280
     assert model.output_names == ["predictions", "aux1_predictions", "aux2_predictions"]
     assert [tuple(o.shape) for o in model.outputs] == [(None, 1000)] * 3
     # After 4a (14x14x512) and 4d (14x14x528): 5x5 / 3 pooling to 4x4.
@@ -194,7 +148,7 @@ def test_inception_v3_aux_head(built):
     # The batch-normalized head on mixed7: 1x1 conv 128 + BN offset, 5x5 conv 768 +
     # BN offset, classifier 768 * 1000 + 1000.
     head = 128 * 768 + 128 + 5 * 5 * 128 * 768 + 768 + 768 * 1000 + 1000
-    assert _trainable(model) == 23_817_352 + head == 27_143_152
+    assert trainable(model) == 23_817_352 + head == 27_143_152
     assert model.output_names == ["predictions", "aux_predictions"]
     assert model.get_layer("aux_avg_pool").output.shape[1:] == (5, 5, 768)
     assert model.get_layer("aux_conv2_relu").output.shape[1:] == (1, 1, 768)
@@ -202,16 +156,10 @@ def test_inception_v3_aux_head(built):
 
 def test_inception_v4_layout(built):
     model = built("inception_v4")
-    shapes = {
-        "mixed_5a": (35, 35, 384),
-        "mixed_5e": (35, 35, 384),
-        "mixed_6a": (17, 17, 1024),
-        "mixed_6h": (17, 17, 1024),
-        "mixed_7a": (8, 8, 1536),
-        "mixed_7d": (8, 8, 1536),
-    }
-    for layer_name, shape in shapes.items():
-        assert model.get_layer(layer_name).output.shape[1:] == shape, layer_name
+    assert_output_shapes(model, {
+        "mixed_5a": (35, 35, 384), "mixed_5e": (35, 35, 384), "mixed_6a": (17, 17, 1024),
+        "mixed_6h": (17, 17, 1024), "mixed_7a": (8, 8, 1536), "mixed_7d": (8, 8, 1536),
+    })  # fmt: skip
     assert model.get_layer("top_dropout").rate == 0.2
     # BatchNormalization with scale and offset everywhere.
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -246,16 +194,13 @@ def test_inception_resnet_scales(built, name, repeats, last_block_unscaled):
 
 def test_inception_resnet_v1_layout(built):
     model = built("inception_resnet_v1")
-    shapes = {
-        "stem_conv6_relu": (35, 35, 256),
-        "block35_5_ac": (35, 35, 256),
+    assert_output_shapes(model, {
+        "stem_conv6_relu": (35, 35, 256), "block35_5_ac": (35, 35, 256),
         "mixed_6a": (17, 17, 896),  # reduction-A: 384 + 256 + 256
         "block17_10_ac": (17, 17, 896),
         "mixed_7a": (8, 8, 1792),  # reduction-B: 384 + 256 + 256 + 896
         "block8_5_ac": (8, 8, 1792),
-    }
-    for layer_name, shape in shapes.items():
-        assert model.get_layer(layer_name).output.shape[1:] == shape, layer_name
+    })  # fmt: skip
     # The up convolutions are linear, with bias and no BatchNorm ([1] §3.2).
     up = model.get_layer("block17_3_conv")
     assert up.use_bias and keras.activations.serialize(up.activation) == "linear"
@@ -338,13 +283,7 @@ def _randomize(model, seed):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(APPLICATIONS))
-def test_matches_keras_applications(built, name, monkeypatch):
-    # What is compared is the architecture and the weights' mapping: Keras's own
-    # BatchNormalization arithmetic here, since random BatchNorm statistics leave the
-    # deep nets' features a large common part plus a small deviation in which the
-    # fused kernel's different rounding shows (7.7e-5 at ResNet-101);
-    # tests/test_batch_norm.py checks the fused kernel against Keras's.
-    monkeypatch.setattr(FusedBatchNormalization, "_fusable", lambda self, inputs, mask: False)
+def test_matches_keras_applications(built, name):
     with _fresh_layer_names():
         ref = getattr(keras.applications, APPLICATIONS[name])(weights=None)
     model = built(name)
@@ -383,11 +322,12 @@ def test_matches_keras_applications(built, name, monkeypatch):
     expected = keras.ops.convert_to_numpy(classifier(features))
 
     assert copy_weights(ref, model) == sum(1 for layer in ref.layers if layer.weights)
+    # Keras's own BatchNormalization arithmetic, as the reference's (see
+    # tests/test_imagenet_resnet.py::test_matches_keras_applications).
+    model = with_keras_batch_norm(model)
     probe = keras.Model(model.input, [model.get_layer("predictions").input, model.output])
     got_features, got = (keras.ops.convert_to_numpy(t) for t in probe(x, training=False))
-    assert 0.01 < expected.max() < 0.99
-    assert np.abs(expected[0] - expected[1]).max() > 1e-3
-    assert np.abs(got - expected).max() <= 1e-5
+    assert_informative_match(expected, got)
     np.testing.assert_allclose(
         got_features, features, rtol=1e-5, atol=1e-5 * np.abs(features).max()
     )

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _zoo import reloaded
 
 import cnnzoo  # noqa: F401  (registers the layer for safe_mode loading)
 from cnnzoo.layers import LocalResponseNormalization
@@ -133,19 +134,12 @@ def test_save_load_round_trip(tmp_path, activations):
     outputs = LocalResponseNormalization(
         size=3, k=1.0, alpha=2e-3, beta=0.5, alpha_convention="caffe", name="norm1"
     )(inputs)
-    model = keras.Model(inputs, outputs)
-    path = tmp_path / "lrn.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    model = keras.Model(inputs, outputs, name="lrn")
+    loaded = reloaded(model, tmp_path)
     layer = loaded.get_layer("norm1")
     assert isinstance(layer, LocalResponseNormalization)
-    assert (layer.size, layer.k, layer.alpha, layer.beta, layer.alpha_convention) == (
-        3,
-        1.0,
-        2e-3,
-        0.5,
-        "caffe",
-    )
+    settings = ("size", "k", "alpha", "beta", "alpha_convention")
+    assert [getattr(layer, a) for a in settings] == [3, 1.0, 2e-3, 0.5, "caffe"]
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(activations)),
         keras.ops.convert_to_numpy(model(activations)),

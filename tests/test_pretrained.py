@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 import cnnzoo
-from cnnzoo.pretrained import application_for, copy_weights
+from cnnzoo.pretrained import application_for, copy_weights, load_weights
 
 
 def _net(width=4, extra=False, name="net"):
@@ -49,8 +51,6 @@ def test_missing_layer_is_an_error_unless_skipped():
 def test_weights_file_and_unknown_application(tmp_path):
     source, target = _net(name="a"), _net(name="b")
     source.save_weights(tmp_path / "w.weights.h5")
-    from cnnzoo.pretrained import load_weights
-
     load_weights(target, "anything", tmp_path / "w.weights.h5")
     for a, b in zip(_values(source), _values(target), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -58,6 +58,16 @@ def test_weights_file_and_unknown_application(tmp_path):
         load_weights(target, "anything", tmp_path / "nope.weights.h5")
     with pytest.raises(ValueError, match="'lenet5' has no keras.applications counterpart"):
         application_for("lenet5")
+
+
+def test_keras_file_weights_leave_the_recursion_limit_alone(tmp_path):
+    source, target = _net(name="a"), _net(name="b")
+    source.save(tmp_path / "a.keras")
+    limit = sys.getrecursionlimit()
+    load_weights(target, "anything", tmp_path / "a.keras")
+    assert sys.getrecursionlimit() == limit
+    for a, b in zip(_values(source), _values(target), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_imagenet_weights_refuse_a_variant_they_do_not_fit():

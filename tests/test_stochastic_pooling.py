@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from _zoo import reloaded
 
 import cnnzoo  # noqa: F401  (registers the layer for safe_mode loading)
 from cnnzoo.layers import StochasticPooling2D
@@ -121,18 +122,12 @@ def test_mixed_float16_inference_does_not_overflow():
 def test_save_load_round_trip(tmp_path):
     inputs = keras.Input((7, 7, 3))
     outputs = StochasticPooling2D((3, 3), (2, 2), "same", seed=11, name="pool1")(inputs)
-    model = keras.Model(inputs, outputs)
-    path = tmp_path / "pool.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    model = keras.Model(inputs, outputs, name="pool")
+    loaded = reloaded(model, tmp_path)
     layer = loaded.get_layer("pool1")
     assert isinstance(layer, StochasticPooling2D)
-    assert (layer.pool_size, layer.strides, layer.padding, layer.seed) == (
-        (3, 3),
-        (2, 2),
-        "same",
-        11,
-    )
+    settings = (layer.pool_size, layer.strides, layer.padding, layer.seed)
+    assert settings == ((3, 3), (2, 2), "same", 11)
     x = np.random.default_rng(6).uniform(size=(2, 7, 7, 3)).astype(np.float32)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6

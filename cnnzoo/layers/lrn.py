@@ -19,6 +19,8 @@ import numbers
 import keras
 from keras import ops
 
+from cnnzoo.layers._checks import channels_last
+
 ALPHA_CONVENTIONS = ("paper", "caffe")
 
 
@@ -98,12 +100,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self.alpha if self.alpha_convention == "paper" else self.alpha / self.size
 
     def build(self, input_shape):
-        if len(input_shape) < 2:
-            raise ValueError(
-                f"{self.name}: expected a channels-last input of rank >= 2, got shape {input_shape}"
-            )
-        if input_shape[-1] is None:
-            raise ValueError(f"{self.name}: the channel dimension must be known")
+        channels_last(self.name, input_shape)
         self.built = True
 
     def call(self, inputs):

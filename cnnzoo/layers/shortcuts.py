@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cnnzoo.layers._checks import channels_last
+
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -42,13 +44,7 @@ class ZeroPadShortcut(keras.layers.Layer):
         self.strides = int(strides)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.name}: expected a 4-D channels-last input, got shape {input_shape}"
-            )
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(f"{self.name}: the channel dimension must be known")
+        channels = channels_last(self.name, input_shape, rank=4)
         if channels > self.filters:
             raise ValueError(
                 f"{self.name}: cannot zero-pad {channels} channels down to "

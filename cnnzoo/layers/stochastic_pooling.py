@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cnnzoo.layers._checks import channels_last
+
 PADDINGS = ("valid", "same")
 
 
@@ -77,12 +79,7 @@ class StochasticPooling2D(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{self.name}: expected a 4-D channels-last input, got shape {input_shape}"
-            )
-        if input_shape[-1] is None:
-            raise ValueError(f"{self.name}: the channel dimension must be known")
+        channels_last(self.name, input_shape, rank=4)
         self.built = True
 
     def _windows(self, x):

@@ -33,12 +33,11 @@ Conventions:
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
+from cnnzoo.cards import ModelCard
 from cnnzoo.layers.lrn import LocalResponseNormalization
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.models._variants import Catalog
 
 # [1] §3.5 / Fig. 2: (filters, kernel, stride) of conv1..conv5, and which layers are
 # split across the two GPUs (groups=2).
@@ -63,6 +62,8 @@ LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA = 5, 2.0, 1e-4, 0.75
 ALEXNET_PARAMS = 62_378_344
 # groups=2 halves the kernels of conv2, conv4, conv5: 307,200 + 663,552 + 442,368 fewer.
 ALEXNET_GROUPED_PARAMS = 60_965_224
+
+MODELS = Catalog()
 
 
 def alexnet_features(x, groups=1, lrn=True):
@@ -102,7 +103,7 @@ _KRIZHEVSKY2012 = (
 )
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="alexnet",
         family="alexnet",
@@ -120,31 +121,15 @@ _KRIZHEVSKY2012 = (
         f"{ALEXNET_GROUPED_PARAMS:,} parameters.",
     )
 )
-def alexnet(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-    groups=1,
-    lrn=True,
-):
+def alexnet(inputs, top, groups=1, lrn=True):
     """Build AlexNet ([1] Fig. 2).
 
     Args:
-        include_top: whether to end with ``flatten``, fc6 and fc7 (each with ReLU and
-            dropout 0.5) and the ``predictions`` classifier; without it the model
-            ends at ``pool5``.
-        input_shape: (height, width, channels), channels last; default (227, 227, 3).
-            With the top, another size changes fc6's fan-in.
-        pooling: with ``include_top=False``: ``None`` returns the ``pool5`` map,
-            ``"avg"`` / ``"max"`` global average / max pooling of it. Ignored when
-            ``include_top=True`` (the Keras convention).
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (name or callable,
-            ``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``flatten``, fc6 and fc7 (each with ReLU and dropout 0.5) and
+            ``predictions``; without it the model ends at ``pool5``. Default input
+            227x227x3; with the top, another size changes fc6's fan-in.
         groups: 1 (full connections, the default) or 2 (conv2, conv4, conv5 split
             in two groups as on [1]'s two GPUs).
         lrn: whether to include the response-normalization layers ``lrn1``/``lrn2``.
@@ -164,17 +149,11 @@ def alexnet(
     """
     if groups not in (1, 2):
         raise ValueError(f"groups must be 1 or 2 (one or two GPU towers), got {groups!r}")
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (227, 227, 3), "alexnet"
-    )
-
-    inputs = keras.Input(shape=input_shape)
     x = alexnet_features(inputs, groups=groups, lrn=lrn)
-    if include_top:
+    if top.include:
         x = layers.Flatten(name="flatten")(x)
         for fc in ("fc6", "fc7"):
             x = layers.Dense(FC_UNITS, name=fc)(x)
             x = layers.Activation("relu", name=f"{fc}_relu")(x)
             x = layers.Dropout(DROPOUT, name=f"{fc}_dropout")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return top(x)

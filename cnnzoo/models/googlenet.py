@@ -32,13 +32,14 @@ the columns are followed, as the authors' released Caffe model does (its 5a read
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
+from cnnzoo.cards import ModelCard
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.layers.lrn import LocalResponseNormalization
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.models._variants import Catalog
+
+MODELS = Catalog()
 
 # [1] Table 1: per module, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 GOOGLENET_MODULES = {
@@ -98,8 +99,10 @@ def googlenet_module(x, filters, name):
     return layers.Concatenate(name=f"{name}_output")([b1, b3, b5, bp])
 
 
-def googlenet_aux_head(x, classes, classifier_activation, name):
+def googlenet_aux_head(x, top, name):
     """An auxiliary classifier of [1] §5 (``{name}_avg_pool`` ... ``{name}_predictions``).
+
+    `top` (`cnnzoo.models._common.Top`) gives its classes and activation.
 
     Raises:
         ValueError: if the grid is under 5x5 (inputs under 65x65), too small for the
@@ -115,7 +118,7 @@ def googlenet_aux_head(x, classes, classifier_activation, name):
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(AUX_UNITS, activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(AUX_DROPOUT, name=f"{name}_dropout")(x)
-    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
+    return top.classifier(x, f"{name}_predictions")
 
 
 _SZEGEDY2014 = (
@@ -124,7 +127,7 @@ _SZEGEDY2014 = (
 )
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="googlenet",
         family="googlenet",
@@ -143,29 +146,16 @@ _SZEGEDY2014 = (
         "LRN parameters of the BVLC Caffe model.",
     )
 )
-def googlenet(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="googlenet",
-    aux_heads=False,
-):
+def googlenet(inputs, top, aux_heads=False):
     """Build GoogLeNet ([1] Table 1).
 
     Args:
-        include_top: end with ``avg_pool`` (global average pooling: [1]'s 7x7 / 1
-            average pooling at 224x224), ``dropout`` (0.4) and the ``predictions``
-            classifier; without it the model ends at ``inception_5b_output``.
-        input_shape: (height, width, channels), channels last; default (224, 224, 3).
-            Every layer pads, so any size builds; the auxiliary heads need 65x65.
-        pooling: with ``include_top=False``: ``None`` returns the ``inception_5b_output``
-            map, ``"avg"`` / ``"max"`` its global average / max pooling. Ignored with
-            the top.
-        classes: outputs of the classifier (and of the auxiliary ones).
-        classifier_activation: activation of the classifiers (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool`` (global average pooling: [1]'s 7x7 / 1 average pooling at
+            224x224), ``dropout`` (0.4) and ``predictions``; without it the model
+            ends at ``inception_5b_output``. Default input 224x224x3; every layer
+            pads, so any size builds, but the auxiliary heads need 65x65.
         aux_heads: add [1] §5's auxiliary classifiers on 4a and 4d; the model then
             returns ``[predictions, aux1_predictions, aux2_predictions]``. Needs the top.
 
@@ -177,42 +167,35 @@ def googlenet(
             activation, channels-first data format, aux_heads without the top, or
             aux_heads on inputs under 65x65.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (224, 224, 3), "googlenet"
-    )
-    if aux_heads and not include_top:
-        raise ValueError("aux_heads=True needs include_top=True (the heads are classifiers)")
-
-    def lrn(y, lrn_name):
-        return LocalResponseNormalization(
-            LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA, alpha_convention="caffe", name=lrn_name
-        )(y)
-
-    inputs = keras.Input(shape=input_shape)
-    # [1] Table 1 and Figure 3, with the Caffe model's layer names.
-    x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7_s2")(
-        inputs
-    )
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
-    x = lrn(x, "pool1_norm1")
-    x = layers.Conv2D(64, 1, activation="relu", name="conv2_3x3_reduce")(x)
-    x = layers.Conv2D(192, 3, padding="same", activation="relu", name="conv2_3x3")(x)
-    x = lrn(x, "conv2_norm2")
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2_3x3_s2")(x)
+    top.check_aux_heads(aux_heads)
+    x = _googlenet_stem(inputs)
     aux = []
     for module, filters in GOOGLENET_MODULES.items():
         x = googlenet_module(x, filters, f"inception_{module}")
         if aux_heads and module in AUX_AFTER:
-            head = f"aux{AUX_AFTER.index(module) + 1}"
-            aux.append(googlenet_aux_head(x, classes, classifier_activation, head))
+            aux.append(googlenet_aux_head(x, top, f"aux{AUX_AFTER.index(module) + 1}"))
         if module in GOOGLENET_POOL_AFTER:
             stage = int(module[0])
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{stage}_3x3_s2")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dropout(GOOGLENET_DROPOUT, name="dropout")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, [x, *aux] if aux_heads else x, name=name)
+    x = top(x, global_pool=True, dropout=GOOGLENET_DROPOUT, dropout_name="dropout")
+    return [x, *aux] if aux_heads else x
+
+
+def _googlenet_stem(x):
+    # [1] Table 1 and Figure 3, with the Caffe model's layer names.
+    x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7_s2")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
+    x = _lrn(x, "pool1_norm1")
+    x = layers.Conv2D(64, 1, activation="relu", name="conv2_3x3_reduce")(x)
+    x = layers.Conv2D(192, 3, padding="same", activation="relu", name="conv2_3x3")(x)
+    x = _lrn(x, "conv2_norm2")
+    return layers.MaxPooling2D(3, strides=2, padding="same", name="pool2_3x3_s2")(x)
+
+
+def _lrn(x, name):
+    return LocalResponseNormalization(
+        LRN_SIZE, LRN_K, LRN_ALPHA, LRN_BETA, alpha_convention="caffe", name=name
+    )(x)
 
 
 # ----------------------------------------------------------------------- BN-Inception
@@ -279,7 +262,7 @@ def bn_inception_module(x, spec, name):
     return layers.Concatenate(name=f"{name}_output")(outputs)
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="bn_inception",
         family="googlenet",
@@ -297,28 +280,16 @@ def bn_inception_module(x, spec, name):
         "dropout, weight decay / 5).",
     )
 )
-def bn_inception(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="bn_inception",
-):
+def bn_inception(inputs, top):
     """Build BN-Inception ([2] Figure 5).
 
     Args:
-        include_top: end with ``avg_pool`` (global average pooling: the 7x7 average
-            pooling at 224x224) and the ``predictions`` classifier; without it the
-            model ends at ``inception_5b_output``.
-        input_shape: (height, width, channels), channels last; default (224, 224, 3).
-            Every layer pads, so any size builds.
-        pooling: with ``include_top=False``: ``None`` returns the ``inception_5b_output``
-            map, ``"avg"`` / ``"max"`` its global average / max pooling. Ignored with
-            the top.
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool`` (global average pooling: the 7x7 average pooling at
+            224x224) and ``predictions``; without it the model ends at
+            ``inception_5b_output``. Default input 224x224x3; every layer pads, so
+            any size builds.
 
     Returns:
         A `keras.Model`.
@@ -327,10 +298,6 @@ def bn_inception(
         ValueError: for an unknown pooling, a bad input_shape, an unknown classifier
             activation or channels-first data format.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (224, 224, 3), "bn_inception"
-    )
-    inputs = keras.Input(shape=input_shape)
     x = _conv_bn_relu(inputs, 64, 7, "conv1_7x7_s2", strides=2)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_3x3_s2")(x)
     x = _conv_bn_relu(x, 64, 1, "conv2_3x3_reduce")
@@ -340,7 +307,4 @@ def bn_inception(
     # modules"; 3c and 4e reduce the grid themselves.
     for module, spec in BN_INCEPTION_MODULES.items():
         x = bn_inception_module(x, spec, f"inception_{module}")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return top(x, global_pool=True)

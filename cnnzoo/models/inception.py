@@ -16,10 +16,10 @@ in the same order with the same names and weight shapes, so keras.applications'
 ImageNet weights copy across by name (`cnnzoo.pretrained`). keras.applications
 leaves most of its layers unnamed, so they are called what Keras calls unnamed
 layers in a fresh session (``conv2d``, ``conv2d_1``, ..., ``batch_normalization_93``,
-``activation_93``); `AutoNames` hands out those names from a counter of the model's
-own, so they do not depend on what else the process has built. Convolutions have no
-bias and their BatchNormalization no scale (the ReLU that follows makes it
-redundant), as in keras.applications.
+``activation_93``); `cnnzoo.models._common.AutoNames` hands out those names from a
+counter of the model's own, so they do not depend on what else the process has
+built. Convolutions have no bias and their BatchNormalization no scale (the ReLU
+that follows makes it redundant), as in keras.applications.
 
 `inception_v4` follows [2] Figures 3-9 with the filter orders of the authors'
 TF-slim code (as timm's ``inception_v4``), BatchNormalization with scale and offset
@@ -30,136 +30,21 @@ Its layers have meaningful names: ``stem_conv1_conv``, ``mixed_5b_b2_3_bn``,
 
 from __future__ import annotations
 
-import collections
-
-import keras
 from keras import layers
 
-from cnnzoo.layers.batch_norm import FusedBatchNormalization
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.pretrained import register_application
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.cards import ModelCard
+from cnnzoo.models._common import (
+    AutoNames,
+    conv_bn,
+    inception_module_35,
+    inception_v3_stem,
+    reduction_a,
+)
+from cnnzoo.models._variants import Catalog
 
-# ----------------------------------------------------------------- shared building blocks
-
-
-class AutoNames:
-    """The names Keras gives unnamed layers in a fresh session, from a counter of our own.
-
-    keras.applications' InceptionV3, InceptionResNetV2 and Xception leave many layers
-    unnamed; Keras calls the first unnamed ``Conv2D`` ``conv2d``, the next ``conv2d_1``
-    and so on (`keras.src.utils.naming.uniquify`), counting per name across the whole
-    process. Calling an `AutoNames` with ``"conv2d"`` returns the same sequence, but
-    counted per model, so a cnnzoo model's names are stable and equal to those of a
-    keras.applications model built first in its process.
-    """
-
-    def __init__(self):
-        self._count: collections.Counter[str] = collections.Counter()
-
-    def __call__(self, prefix: str) -> str:
-        """The next name for an unnamed layer whose class snake-cases to `prefix`."""
-        n = self._count[prefix]
-        self._count[prefix] += 1
-        return prefix if n == 0 else f"{prefix}_{n}"
-
-
-def layer_name(name, suffix, auto_prefix):
-    """``f"{name}_{suffix}"`` for a str prefix, or the next Keras name for an `AutoNames`."""
-    if isinstance(name, AutoNames):
-        return name(auto_prefix)
-    return f"{name}_{suffix}"
-
-
-def conv_bn(x, filters, kernel_size, strides=1, padding="same", *, name, scale=False):
-    """Conv2D without bias, BatchNormalization and ReLU: the unit of every Inception net.
-
-    Args:
-        x: input tensor.
-        filters: output channels.
-        kernel_size: int or (rows, cols), e.g. ``(1, 7)``.
-        strides: convolution stride.
-        padding: ``"same"`` or ``"valid"``.
-        name: a str prefix (layers ``{name}_conv``, ``{name}_bn``, ``{name}_relu``)
-            or an `AutoNames` (``conv2d_N``, ``batch_normalization_N``,
-            ``activation_N``: keras.applications' unnamed ``conv2d_bn``).
-        scale: whether BatchNormalization has a scale (gamma) as well as an offset.
-
-    Returns:
-        The ReLU's output tensor.
-    """
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        use_bias=False,
-        name=layer_name(name, "conv", "conv2d"),
-    )(x)
-    x = FusedBatchNormalization(scale=scale, name=layer_name(name, "bn", "batch_normalization"))(x)
-    return layers.Activation("relu", name=layer_name(name, "relu", "activation"))(x)
-
-
-def check_min_size(input_shape, min_size, family):
-    """Raise if the input is smaller than the valid convolutions and poolings allow.
-
-    Raises:
-        ValueError: naming the family, the smallest size and the given shape.
-    """
-    height, width = input_shape[:2]
-    if (height is not None and height < min_size) or (width is not None and width < min_size):
-        raise ValueError(
-            f"{family} needs inputs of at least {min_size}x{min_size} pixels, got "
-            f"input_shape={tuple(input_shape)}"
-        )
-
-
-def reduction_a(x, filters, name, auto=None, scale=False):
-    """Reduction-A of [2] Figure 7: the 35x35 grid to 17x17.
-
-    The branches are in TF-slim's (and keras.applications') order: the n-filter
-    3x3 / 2, the 1x1 k -> 3x3 l -> 3x3 / 2 m stack, then 3x3 / 2 max pooling.
-
-    Args:
-        x: the 35x35 input.
-        filters: (k, l, m, n) of [2] Table 1.
-        name: name of the concatenation, and prefix of the other layers.
-        auto: an `AutoNames` to draw keras.applications' names from (the other
-            layers are then unnamed there), or None for ``{name}_b{i}_{j}`` names.
-        scale: BatchNormalization with a scale (see `conv_bn`).
-
-    Returns:
-        The concatenated 17x17 output (n + m + input channels).
-    """
-    k, mid, m, n = filters
-
-    def sub(branch, j):
-        return auto if auto is not None else f"{name}_b{branch}_{j}"
-
-    b0 = conv_bn(x, n, 3, strides=2, padding="valid", name=sub(0, 1), scale=scale)
-    b1 = conv_bn(x, k, 1, name=sub(1, 1), scale=scale)
-    b1 = conv_bn(b1, mid, 3, name=sub(1, 2), scale=scale)
-    b1 = conv_bn(b1, m, 3, strides=2, padding="valid", name=sub(1, 3), scale=scale)
-    pool_name = auto("max_pooling2d") if auto is not None else f"{name}_b2_pool"
-    b2 = layers.MaxPooling2D(3, strides=2, padding="valid", name=pool_name)(x)
-    return layers.Concatenate(name=name)([b0, b1, b2])
-
+MODELS = Catalog()
 
 # ---------------------------------------------------------------------- Inception v3
-
-
-def _v3_block35(x, pool_filters, name, auto):
-    # [1] Figure 5 with the 5x5 kept in one branch, as in the authors' code and
-    # keras.applications: 1x1 64 | 1x1 48 -> 5x5 64 | 1x1 64 -> 3x3 96 -> 3x3 96 | pool.
-    b1 = conv_bn(x, 64, 1, name=auto)
-    b5 = conv_bn(x, 48, 1, name=auto)
-    b5 = conv_bn(b5, 64, 5, name=auto)
-    b3 = conv_bn(x, 64, 1, name=auto)
-    b3 = conv_bn(b3, 96, 3, name=auto)
-    b3 = conv_bn(b3, 96, 3, name=auto)
-    bp = layers.AveragePooling2D(3, strides=1, padding="same", name=auto("average_pooling2d"))(x)
-    bp = conv_bn(bp, pool_filters, 1, name=auto)
-    return layers.Concatenate(name=name)([b1, b5, b3, bp])
 
 
 def _v3_reduction35(x, auto):
@@ -222,7 +107,7 @@ def _v3_block8(x, i, auto):
 V3_AUX_POOL, V3_AUX_STRIDE, V3_AUX_REDUCE, V3_AUX_CONV = 5, 3, 128, 768
 
 
-def inception_v3_aux_head(x, classes, classifier_activation):
+def inception_v3_aux_head(x, top):
     """The auxiliary classifier of [1] Figure 8, batch-normalized ([1] §7, "BN-auxiliary").
 
     Layers: ``aux_avg_pool`` (5x5 / 3), ``aux_conv1`` (1x1, 128), ``aux_conv2``
@@ -232,8 +117,7 @@ def inception_v3_aux_head(x, classes, classifier_activation):
 
     Args:
         x: the ``mixed7`` output (17x17x768 at 299x299).
-        classes: outputs of the classifier.
-        classifier_activation: its activation (``None`` for logits).
+        top: the model's `cnnzoo.models._common.Top` (classes and activation).
 
     Returns:
         The ``aux_predictions`` tensor.
@@ -251,10 +135,10 @@ def inception_v3_aux_head(x, classes, classifier_activation):
     x = conv_bn(x, V3_AUX_REDUCE, 1, name="aux_conv1")
     x = conv_bn(x, V3_AUX_CONV, 5, padding="valid", name="aux_conv2")
     x = layers.GlobalAveragePooling2D(name="aux_global_pool")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
+    return top.classifier(x, "aux_predictions")
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="inception_v3",
         family="inception",
@@ -274,30 +158,20 @@ def inception_v3_aux_head(x, classes, classifier_activation):
         notes="Layer for layer keras.applications.InceptionV3 (names, shapes, order), so "
         "weights='imagenet' takes its weights. aux_heads=True adds the batch-normalized "
         "auxiliary classifier on the 17x17 grid (outputs [predictions, aux_predictions]).",
-    )
+        keras_application="InceptionV3",
+    ),
+    min_size=75,  # the stem's and reductions' valid layers (keras.applications checks it)
 )
-def inception_v3(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    aux_heads=False,
-):
+def inception_v3(inputs, top, aux_heads=False):
     """Build Inception-v3 ([1] Table 1), layer for layer keras.applications.InceptionV3.
 
     Args:
-        include_top: end with ``avg_pool`` (global average pooling) and the
-            ``predictions`` classifier; without it the model ends at ``mixed10``.
-        input_shape: (height, width, channels), channels last; default (299, 299, 3);
-            at least 75x75 (the valid convolutions and poolings of the stem and the
-            grid reductions need it, as keras.applications checks).
-        pooling: with ``include_top=False``: ``None`` returns the ``mixed10`` map,
-            ``"avg"`` / ``"max"`` its global average / max pooling. Ignored with the top.
-        classes: outputs of the classifier (and of the auxiliary one).
-        classifier_activation: activation of the classifiers (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool`` and ``predictions``; without it the model ends at
+            ``mixed10``. Default input 299x299x3, at least 75x75 (the valid
+            convolutions and poolings of the stem and the grid reductions need it,
+            as keras.applications checks).
         aux_heads: add the auxiliary classifier of [1] Figure 8 on ``mixed7``; the
             model then returns ``[predictions, aux_predictions]``. Needs the top.
 
@@ -309,42 +183,23 @@ def inception_v3(
             classifier activation, channels-first data format, or aux_heads without
             the top.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (299, 299, 3), "inception_v3"
-    )
-    check_min_size(input_shape, 75, "inception_v3")
-    if aux_heads and not include_top:
-        raise ValueError("aux_heads=True needs include_top=True (the heads are classifiers)")
-
+    top.check_aux_heads(aux_heads)
     auto = AutoNames()
-    inputs = keras.Input(shape=input_shape)
-    # Stem, [1] Table 1: 299 -> 149 -> 147 -> 147 -> 73 -> 73 -> 71 -> 35.
-    x = conv_bn(inputs, 32, 3, strides=2, padding="valid", name=auto)
-    x = conv_bn(x, 32, 3, padding="valid", name=auto)
-    x = conv_bn(x, 64, 3, name=auto)
-    x = layers.MaxPooling2D(3, strides=2, name=auto("max_pooling2d"))(x)
-    x = conv_bn(x, 80, 1, padding="valid", name=auto)
-    x = conv_bn(x, 192, 3, padding="valid", name=auto)
-    x = layers.MaxPooling2D(3, strides=2, name=auto("max_pooling2d"))(x)
+    x = inception_v3_stem(inputs, auto)
     # 3 x Figure 5 modules at 35x35 (pool projections 32, 64, 64).
     for i, pool_filters in enumerate((32, 64, 64)):
-        x = _v3_block35(x, pool_filters, f"mixed{i}", auto)
+        x = inception_module_35(x, 64, pool_filters, f"mixed{i}", auto)
     x = _v3_reduction35(x, auto)
     # 4 x Figure 6 modules at 17x17; the 7x7 towers widen from 128 to 192 filters.
     for i, c7 in enumerate((128, 160, 160, 192)):
         x = _v3_block17(x, c7, f"mixed{4 + i}", auto)
-    aux = inception_v3_aux_head(x, classes, classifier_activation) if aux_heads else None
+    aux = inception_v3_aux_head(x, top) if aux_heads else None
     x = _v3_reduction17(x, auto)
     # 2 x Figure 7 modules at 8x8.
     for i in range(2):
         x = _v3_block8(x, i, auto)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, [x, aux] if aux_heads else x, name=name)
-
-
-register_application("inception_v3", "InceptionV3")
+    x = top(x, global_pool=True)
+    return [x, aux] if aux_heads else x
 
 
 # ---------------------------------------------------------------------- Inception v4
@@ -446,7 +301,7 @@ def inception_v4_c(x, name):
     return layers.Concatenate(name=name)([b0, b1, b2, b3])
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="inception_v4",
         family="inception",
@@ -465,29 +320,18 @@ def inception_v4_c(x, name):
         published_source="Szegedy et al. 2017, Table 2 (single crop, single model)",
         notes="Filter orders of the authors' TF-slim code (as timm's inception_v4); dropout "
         "0.2 before the classifier (Figure 9).",
-    )
+    ),
+    min_size=75,  # the stem's and the reductions' valid convolutions
 )
-def inception_v4(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v4",
-    dropout=V4_DROPOUT,
-):
+def inception_v4(inputs, top, dropout=V4_DROPOUT):
     """Build Inception-v4 ([2] Figure 9).
 
     Args:
-        include_top: end with ``avg_pool``, ``top_dropout`` and the ``predictions``
-            classifier; without it the model ends at ``mixed_7d`` (8x8x1536).
-        input_shape: (height, width, channels), channels last; default (299, 299, 3);
-            at least 75x75 (the stem's and the reductions' valid convolutions).
-        pooling: with ``include_top=False``: ``None`` returns the ``mixed_7d`` map,
-            ``"avg"`` / ``"max"`` its global average / max pooling. Ignored with the top.
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool``, ``top_dropout`` and ``predictions``; without it the model
+            ends at ``mixed_7d`` (8x8x1536). Default input 299x299x3, at least
+            75x75 (the stem's and the reductions' valid convolutions).
         dropout: dropout rate before the classifier ([2] Figure 9: keep 0.8); 0 for none.
 
     Returns:
@@ -497,12 +341,6 @@ def inception_v4(
         ValueError: for an unknown pooling, a bad or too small input_shape, an unknown
             classifier activation or channels-first data format.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (299, 299, 3), "inception_v4"
-    )
-    check_min_size(input_shape, 75, "inception_v4")
-
-    inputs = keras.Input(shape=input_shape)
     x = inception_v4_stem(inputs)
     n_a, n_b, n_c = V4_BLOCKS
     # TF-slim's block names: Mixed_5b-5e, Mixed_6a, Mixed_6b-6h, Mixed_7a, Mixed_7b-7d.
@@ -514,9 +352,4 @@ def inception_v4(
     x = inception_v4_reduction_b(x, "mixed_7a")
     for i in range(n_c):
         x = inception_v4_c(x, f"mixed_7{'bcd'[i]}")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="top_dropout")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return top(x, global_pool=True, dropout=dropout)

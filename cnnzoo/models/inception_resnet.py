@@ -35,60 +35,34 @@ before a ReLU, linear ``up`` convolutions with bias).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import keras
 from keras import layers
 
+from cnnzoo.cards import ModelCard
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
 from cnnzoo.layers.residual_scaling import ResidualScaling
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.models.inception import AutoNames, check_min_size, conv_bn, reduction_a
-from cnnzoo.pretrained import register_application
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.models._common import (
+    AutoNames,
+    ImageInput,
+    conv_bn,
+    inception_module_35,
+    inception_v3_stem,
+    reduction_a,
+    sub_name,
+)
+from cnnzoo.models._variants import Catalog
 
 # Residual scales per block type: [1] §3.3 ("between 0.1 and 0.3"); the values are
 # the authors' TF-slim inception_resnet_v2 (and keras.applications') ones.
 SCALES = {"block35": 0.17, "block17": 0.1, "block8": 0.2}
 DROPOUT = 0.2  # [1] Figure 15: "Dropout (keep 0.8)"
 
+MODELS = Catalog()
+
 # Branches of the residual blocks: per branch, the (filters, kernel) of each conv.
 Branches = tuple[tuple[tuple[int, int | tuple[int, int]], ...], ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class Version:
-    """One Inception-ResNet: its residual blocks, how many, and its reductions."""
-
-    blocks: dict[str, Branches]
-    repeats: dict[str, int]
-    reduction_a: tuple[int, int, int, int]  # [1] Table 1: (k, l, m, n)
-    # Reduction-B ([1] Figures 12 / 18): each branch's filters, 1x1 then the 3x3s
-    # (the last one stride 2, valid).
-    reduction_b: tuple[tuple[int, ...], ...]
-
-
-V1 = Version(
-    blocks={
-        # [1] Figure 10 (35x35x256), Figure 11 (17x17x896), Figure 13 (8x8x1792).
-        "block35": (((32, 1),), ((32, 1), (32, 3)), ((32, 1), (32, 3), (32, 3))),
-        "block17": (((128, 1),), ((128, 1), (128, (1, 7)), (128, (7, 1)))),
-        "block8": (((192, 1),), ((192, 1), (192, (1, 3)), (192, (3, 1)))),
-    },
-    repeats={"block35": 5, "block17": 10, "block8": 5},  # [1] Figure 15
-    reduction_a=(192, 192, 256, 384),  # [1] Table 1, Inception-ResNet-v1
-    reduction_b=((256, 384), (256, 256), (256, 256, 256)),  # [1] Figure 12
-)
-V2 = Version(
-    blocks={
-        # [1] Figure 16 (35x35x320), Figure 17 (17x17x1088), Figure 19 (8x8x2080).
-        "block35": (((32, 1),), ((32, 1), (32, 3)), ((32, 1), (48, 3), (64, 3))),
-        "block17": (((192, 1),), ((128, 1), (160, (1, 7)), (192, (7, 1)))),
-        "block8": (((192, 1),), ((192, 1), (224, (1, 3)), (256, (3, 1)))),
-    },
-    repeats={"block35": 10, "block17": 20, "block8": 10},  # [1] Figure 15 / TF-slim
-    reduction_a=(256, 256, 384, 384),  # [1] Table 1, Inception-ResNet-v2
-    reduction_b=((256, 384), (256, 288), (256, 288, 320)),  # [1] Figure 18
-)
 
 
 def inception_resnet_block(x, branches, scale, name, auto=None, activation="relu"):
@@ -113,7 +87,7 @@ def inception_resnet_block(x, branches, scale, name, auto=None, activation="relu
     for i, branch in enumerate(branches):
         y = x
         for j, (filters, kernel) in enumerate(branch, start=1):
-            y = conv_bn(y, filters, kernel, name=auto if auto is not None else f"{name}_b{i}_{j}")
+            y = conv_bn(y, filters, kernel, name=sub_name(auto, name, i, j))
         outputs.append(y)
     mixed = layers.Concatenate(name=f"{name}_mixed")(outputs)
     # [1] §3.2: no batch normalization on the summations' path; the linear 1x1
@@ -149,7 +123,7 @@ def reduction_b(x, filters, name, auto=None):
                 1 if j == 1 else 3,
                 strides=2 if last else 1,
                 padding="valid" if last else "same",
-                name=auto if auto is not None else f"{name}_b{i}_{j}",
+                name=sub_name(auto, name, i, j),
             )
         outputs.append(y)
     pool_name = auto("max_pooling2d") if auto is not None else f"{name}_b{len(filters)}_pool"
@@ -157,7 +131,7 @@ def reduction_b(x, filters, name, auto=None):
     return layers.Concatenate(name=name)(outputs)
 
 
-def _v1_stem(x):
+def _v1_stem(x, auto):
     # [1] Figure 14: 299x299x3 -> 35x35x256 ("V": valid padding).
     x = conv_bn(x, 32, 3, strides=2, padding="valid", name="stem_conv1")
     x = conv_bn(x, 32, 3, padding="valid", name="stem_conv2")
@@ -171,22 +145,59 @@ def _v1_stem(x):
 def _v2_stem(x, auto):
     # keras.applications / TF-slim: Inception-v3's stem (299 -> 35x35x192) and a
     # 35x35 Inception module, mixed_5b (-> 35x35x320), instead of [1] Figure 3.
-    x = conv_bn(x, 32, 3, strides=2, padding="valid", name=auto)
-    x = conv_bn(x, 32, 3, padding="valid", name=auto)
-    x = conv_bn(x, 64, 3, name=auto)
-    x = layers.MaxPooling2D(3, strides=2, name=auto("max_pooling2d"))(x)
-    x = conv_bn(x, 80, 1, padding="valid", name=auto)
-    x = conv_bn(x, 192, 3, padding="valid", name=auto)
-    x = layers.MaxPooling2D(3, strides=2, name=auto("max_pooling2d"))(x)
-    b0 = conv_bn(x, 96, 1, name=auto)
-    b1 = conv_bn(x, 48, 1, name=auto)
-    b1 = conv_bn(b1, 64, 5, name=auto)
-    b2 = conv_bn(x, 64, 1, name=auto)
-    b2 = conv_bn(b2, 96, 3, name=auto)
-    b2 = conv_bn(b2, 96, 3, name=auto)
-    bp = layers.AveragePooling2D(3, strides=1, padding="same", name=auto("average_pooling2d"))(x)
-    bp = conv_bn(bp, 64, 1, name=auto)
-    return layers.Concatenate(name="mixed_5b")([b0, b1, b2, bp])
+    return inception_module_35(inception_v3_stem(x, auto), 96, 64, "mixed_5b", auto)
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One Inception-ResNet: its residual blocks, how many, and its reductions."""
+
+    blocks: dict[str, Branches]
+    repeats: dict[str, int]
+    reduction_a: tuple[int, int, int, int]  # [1] Table 1: (k, l, m, n)
+    # Reduction-B ([1] Figures 12 / 18): each branch's filters, 1x1 then the 3x3s
+    # (the last one stride 2, valid).
+    reduction_b: tuple[tuple[int, ...], ...]
+    # The stem, ``stem(x, auto) -> x``, 299x299 to 35x35.
+    stem: Callable
+    # keras.applications' layout (v2, the authors' TF-slim code): its unnamed layers
+    # get the names Keras gives them (`AutoNames`), the last 8x8 block is unscaled
+    # (1.0) and without ReLU, and a 1x1 convolution to 1536 channels (conv_7b) follows.
+    keras_layout: bool
+    # [1] Figure 15: 299x299 by default; the stem's and the reductions' valid
+    # convolutions need at least 75x75.
+    input: ImageInput
+
+
+V1 = Version(
+    blocks={
+        # [1] Figure 10 (35x35x256), Figure 11 (17x17x896), Figure 13 (8x8x1792).
+        "block35": (((32, 1),), ((32, 1), (32, 3)), ((32, 1), (32, 3), (32, 3))),
+        "block17": (((128, 1),), ((128, 1), (128, (1, 7)), (128, (7, 1)))),
+        "block8": (((192, 1),), ((192, 1), (192, (1, 3)), (192, (3, 1)))),
+    },
+    repeats={"block35": 5, "block17": 10, "block8": 5},  # [1] Figure 15
+    reduction_a=(192, 192, 256, 384),  # [1] Table 1, Inception-ResNet-v1
+    reduction_b=((256, 384), (256, 256), (256, 256, 256)),  # [1] Figure 12
+    stem=_v1_stem,
+    keras_layout=False,
+    input=ImageInput("inception_resnet_v1", (299, 299, 3), min_size=75),
+)
+V2 = Version(
+    blocks={
+        # [1] Figure 16 (35x35x320), Figure 17 (17x17x1088), Figure 19 (8x8x2080).
+        "block35": (((32, 1),), ((32, 1), (32, 3)), ((32, 1), (48, 3), (64, 3))),
+        "block17": (((192, 1),), ((128, 1), (160, (1, 7)), (192, (7, 1)))),
+        "block8": (((192, 1),), ((192, 1), (224, (1, 3)), (256, (3, 1)))),
+    },
+    repeats={"block35": 10, "block17": 20, "block8": 10},  # [1] Figure 15 / TF-slim
+    reduction_a=(256, 256, 384, 384),  # [1] Table 1, Inception-ResNet-v2
+    reduction_b=((256, 384), (256, 288), (256, 288, 320)),  # [1] Figure 18
+    stem=_v2_stem,
+    keras_layout=True,
+    input=ImageInput("inception_resnet_v2", (299, 299, 3), min_size=75),
+)
+VERSIONS = {1: V1, 2: V2}
 
 
 def inception_resnet(
@@ -203,16 +214,12 @@ def inception_resnet(
 
     Args:
         version: 1 or 2.
-        include_top: end with ``avg_pool``, ``top_dropout`` and the ``predictions``
-            classifier; without it the model ends at the last 8x8 block (v1,
-            ``block8_5_ac``) or at ``conv_7b_ac`` (v2).
-        input_shape: (height, width, channels), channels last; default (299, 299, 3);
-            at least 75x75 (the valid convolutions of the stem and the reductions).
-        pooling: with ``include_top=False``: ``None`` returns the last map,
-            ``"avg"`` / ``"max"`` its global average / max pooling. Ignored with the top.
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool``, ``top_dropout`` and ``predictions``; without it the model
+            ends at the last 8x8 block (v1, ``block8_5_ac``) or at ``conv_7b_ac``
+            (v2). Default input 299x299x3, at least 75x75 (the valid convolutions
+            of the stem and the reductions).
         dropout: dropout rate before the classifier ([1] Figure 15: keep 0.8); 0 for none.
 
     Returns:
@@ -222,50 +229,43 @@ def inception_resnet(
         ValueError: for an unknown version or pooling, a bad or too small input_shape,
             an unknown classifier activation or channels-first data format.
     """
-    if version not in (1, 2):
+    if version not in VERSIONS:
         raise ValueError(f"Inception-ResNet version must be 1 or 2, got {version!r}")
-    family = f"inception_resnet_v{version}"
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (299, 299, 3), family
+    spec = VERSIONS[version]
+    inputs, top = spec.input.start(
+        include_top, input_shape, pooling, classes, classifier_activation
     )
-    check_min_size(input_shape, 75, family)
-    spec = V1 if version == 1 else V2
-    # v2 takes keras.applications' names for the layers it leaves unnamed.
-    auto = AutoNames() if version == 2 else None
-
-    inputs = keras.Input(shape=input_shape)
-    x = _v2_stem(inputs, auto) if version == 2 else _v1_stem(inputs)
-    stages = (
-        ("block35", lambda y: reduction_a(y, spec.reduction_a, "mixed_6a", auto)),
-        ("block17", lambda y: reduction_b(y, spec.reduction_b, "mixed_7a", auto)),
-        ("block8", None),
-    )
-    for block, reduction in stages:
-        repeats = spec.repeats[block]
-        for idx in range(1, repeats + 1):
-            # keras.applications' v2 ends with an unscaled block without ReLU, followed
-            # by conv_7b; [1] Figure 15's v1 repeats one block.
-            last_v2 = version == 2 and block == "block8" and idx == repeats
-            x = inception_resnet_block(
-                x,
-                spec.blocks[block],
-                1.0 if last_v2 else SCALES[block],
-                f"{block}_{idx}",
-                auto,
-                activation=None if last_v2 else "relu",
-            )
-        if reduction is not None:
-            x = reduction(x)
-    if version == 2:
+    auto = AutoNames() if spec.keras_layout else None
+    x = _residual_stages(spec.stem(inputs, auto), spec, auto)
+    if spec.keras_layout:
         x = layers.Conv2D(1536, 1, use_bias=False, name="conv_7b")(x)
         x = FusedBatchNormalization(scale=False, name="conv_7b_bn")(x)
         x = layers.Activation("relu", name="conv_7b_ac")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="top_dropout")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, top(x, global_pool=True, dropout=dropout), name=name)
+
+
+def _residual_stages(x, spec, auto):
+    # [1] Figure 15: the 35x35 blocks, reduction-A, the 17x17 blocks, reduction-B,
+    # the 8x8 blocks.
+    reductions = {
+        "block35": lambda y: reduction_a(y, spec.reduction_a, "mixed_6a", auto),
+        "block17": lambda y: reduction_b(y, spec.reduction_b, "mixed_7a", auto),
+    }
+    for block in ("block35", "block17", "block8"):
+        repeats = spec.repeats[block]
+        for idx in range(1, repeats + 1):
+            unscaled = spec.keras_layout and block == "block8" and idx == repeats
+            x = inception_resnet_block(
+                x,
+                spec.blocks[block],
+                1.0 if unscaled else SCALES[block],
+                f"{block}_{idx}",
+                auto,
+                activation=None if unscaled else "relu",
+            )
+        if block in reductions:
+            x = reductions[block](x)
+    return x
 
 
 _SZEGEDY2016 = (
@@ -286,73 +286,53 @@ INCEPTION_RESNET_V1_PARAMS = 22_742_808
 INCEPTION_RESNET_V2_PARAMS = 55_813_192
 
 
-@register_model(
-    ModelCard(
-        name="inception_resnet_v1",
+def _card(name, section, params, top1, top5, notes, **card):
+    # What the two Inception-ResNets' cards share: the paper, ImageNet, the recipe.
+    return ModelCard(
+        name=name,
         family="inception_resnet",
         paper=_SZEGEDY2016,
-        section="Figures 10-15 (Inception-ResNet-v1), Table 1 (reduction-A k, l, m, n = "
-        "192, 192, 256, 384)",
+        section=section,
         input_shape=(299, 299, 3),
         num_classes=1000,
-        trainable_params=INCEPTION_RESNET_V1_PARAMS,
+        trainable_params=params,
         default_recipe="szegedy2016",
         dataset="imagenet2012",
-        published={"imagenet2012_val_top1_error": 21.3, "imagenet2012_val_top5_error": 5.5},
+        published={"imagenet2012_val_top1_error": top1, "imagenet2012_val_top5_error": top5},
         published_source=_TABLE2,
-        notes="Residual scales 0.17 / 0.1 / 0.2 per block type (the paper gives only "
+        notes=notes,
+        **card,
+    )
+
+
+inception_resnet_v1 = MODELS.variant(
+    inception_resnet,
+    _card(
+        "inception_resnet_v1",
+        "Figures 10-15 (Inception-ResNet-v1), Table 1 (reduction-A k, l, m, n = "
+        "192, 192, 256, 384)",
+        INCEPTION_RESNET_V1_PARAMS,
+        21.3,
+        5.5,
+        "Residual scales 0.17 / 0.1 / 0.2 per block type (the paper gives only "
         "'0.1 to 0.3'; these are the authors' code's values for v2). BatchNormalization "
         "without scale, as in v2.",
-    )
+    ),
+    {"version": 1},
 )
-def inception_resnet_v1(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v1",
-    dropout=DROPOUT,
-):
-    """Inception-ResNet-v1 ([1] Figures 10-15). Args and returns as `inception_resnet`."""
-    return inception_resnet(
-        1, include_top, input_shape, pooling, classes, classifier_activation, name, dropout
-    )
-
-
-@register_model(
-    ModelCard(
-        name="inception_resnet_v2",
-        family="inception_resnet",
-        paper=_SZEGEDY2016,
-        section="Figures 3, 7, 15-19 (Inception-ResNet-v2) as in the authors' TF-slim code "
+inception_resnet_v2 = MODELS.variant(
+    inception_resnet,
+    _card(
+        "inception_resnet_v2",
+        "Figures 3, 7, 15-19 (Inception-ResNet-v2) as in the authors' TF-slim code "
         "and keras.applications.InceptionResNetV2",
-        input_shape=(299, 299, 3),
-        num_classes=1000,
-        trainable_params=INCEPTION_RESNET_V2_PARAMS,
-        default_recipe="szegedy2016",
-        dataset="imagenet2012",
-        published={"imagenet2012_val_top1_error": 19.9, "imagenet2012_val_top5_error": 4.9},
-        published_source=_TABLE2,
-        notes="Layer for layer keras.applications.InceptionResNetV2 (55,873,736 weights in "
+        INCEPTION_RESNET_V2_PARAMS,
+        19.9,
+        4.9,
+        "Layer for layer keras.applications.InceptionResNetV2 (55,873,736 weights in "
         "all), so weights='imagenet' takes its weights; plus Figure 15's dropout 0.2 "
         "before the classifier (no weights).",
-    )
+        keras_application="InceptionResNetV2",
+    ),
+    {"version": 2},
 )
-def inception_resnet_v2(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v2",
-    dropout=DROPOUT,
-):
-    """Inception-ResNet-v2, keras.applications' layer for layer. Args and returns as
-    `inception_resnet`."""
-    return inception_resnet(
-        2, include_top, input_shape, pooling, classes, classifier_activation, name, dropout
-    )
-
-
-register_application("inception_resnet_v2", "InceptionResNetV2")

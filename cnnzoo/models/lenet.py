@@ -34,12 +34,12 @@ module has been imported (``import cnnzoo.models`` does).
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
+from cnnzoo.cards import ModelCard
 from cnnzoo.layers.activations import scaled_tanh
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.models._common import check_choice
+from cnnzoo.models._variants import Catalog
 
 # [1] §II.B: feature maps of C1, C3 and C5, units of F6; all kernels 5x5, all
 # subsampling 2x2 with stride 2.
@@ -51,7 +51,14 @@ POOL_SIZE = 2
 # = 156 + 2,416 + 48,120 + 10,164 + 850.
 LENET5_PARAMS = 61_706
 
-ACTIVATIONS = ("scaled_tanh", "relu")
+# activation -> (the activation of C1, C3, C5 and F6, the subsampling layer of S2, S4):
+# [1] Appendix A's squashing with averaging, or the modern ReLU with max pooling.
+ACTIVATIONS = {
+    "scaled_tanh": (scaled_tanh, layers.AveragePooling2D),
+    "relu": ("relu", layers.MaxPooling2D),
+}
+
+MODELS = Catalog()
 
 
 _LECUN1998 = (
@@ -60,7 +67,7 @@ _LECUN1998 = (
 )
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="lenet5",
         family="lenet",
@@ -80,31 +87,15 @@ _LECUN1998 = (
         "softmax classifier. The 28x28 MNIST digits are padded to 32x32 by the recipe.",
     )
 )
-def lenet5(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="lenet5",
-    activation="scaled_tanh",
-):
+def lenet5(inputs, top, activation="scaled_tanh"):
     """Build LeNet-5 ([1] §II.B, with the deviations listed in the module docstring).
 
     Args:
-        include_top: whether to end with ``flatten``, F6 and the ``predictions``
-            classifier; without it the model ends at C5, whose output is 1x1x120 on
-            a 32x32 input.
-        input_shape: (height, width, channels), channels last; default (32, 32, 1).
-            Other sizes at least 32x32 build, with more C5 positions (and so more F6
-            weights).
-        pooling: with ``include_top=False``: ``None`` returns the C5 map, ``"avg"`` /
-            ``"max"`` global average / max pooling of it. Ignored when
-            ``include_top=True`` (the Keras convention).
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (name or callable,
-            ``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``flatten``, F6 and ``predictions``; without it the model ends at C5,
+            1x1x120 on the default 32x32x1 input. Larger inputs build, with more C5
+            positions (and so more F6 weights).
         activation: ``"scaled_tanh"`` ([1] Appendix A, with average-pooling
             subsampling) or ``"relu"`` (with max-pooling subsampling, the modern
             variant). C1, C3, C5 and F6 use it.
@@ -117,24 +108,14 @@ def lenet5(
         ValueError: for an unknown activation or pooling, a bad input_shape, an
             unknown classifier activation or channels-first data format.
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (32, 32, 1), "lenet5"
-    )
-    if activation == "scaled_tanh":
-        act, pool = scaled_tanh, layers.AveragePooling2D
-    else:
-        act, pool = "relu", layers.MaxPooling2D
-
-    inputs = keras.Input(shape=input_shape)
+    check_choice(activation, ACTIVATIONS, "activation")
+    act, pool = ACTIVATIONS[activation]
     x = layers.Conv2D(C1_FILTERS, KERNEL_SIZE, activation=act, name="c1")(inputs)
     x = pool(POOL_SIZE, name="s2")(x)
     x = layers.Conv2D(C3_FILTERS, KERNEL_SIZE, activation=act, name="c3")(x)
     x = pool(POOL_SIZE, name="s4")(x)
     x = layers.Conv2D(C5_FILTERS, KERNEL_SIZE, activation=act, name="c5")(x)
-    if include_top:
+    if top.include:
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(F6_UNITS, activation=act, name="f6")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return top(x)

@@ -6,7 +6,7 @@ Paper:
         CIFAR-10 network). Both are Caffe networks, listed there layer by layer.
 
 The nets are written as [1] lists them, as a sequence of Caffe layers: each
-convolutional stage of `VARIANTS` is a convolution followed by its pooling and
+convolutional `Stage` of a net is a convolution followed by its pooling and
 ReLU *in the order given* (``order``), so the MNIST net has no nonlinearity in its
 convolutional part at all and the CIFAR net applies pool1 before relu1 but relu2
 and relu3 before their pools. Then ``flatten``, ``fc1``, ``fc1_relu`` and the
@@ -23,16 +23,19 @@ image. Convolutions are ``"valid"`` (MNIST) or ``"same"`` with 2-pixel padding
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import keras
 from keras import layers
 
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.cards import ModelCard
+from cnnzoo.models._common import ImageInput
+from cnnzoo.models._variants import Catalog
 
 _POOLS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
 _STEPS = ("conv", "pool", "relu")
+
+_INPUT = ImageInput("wu2016", (32, 32, 3))
+MODELS = Catalog()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,16 +64,6 @@ class Stage:
     order: tuple[str, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class WuVariant:
-    """One registered net: its stages, hidden FC width, default input and card."""
-
-    stages: tuple[Stage, ...]
-    fc_units: int
-    input_shape: tuple[int, int, int]
-    card: ModelCard
-
-
 def wu2016(
     stages,
     fc_units,
@@ -87,17 +80,10 @@ def wu2016(
         stages: sequence of `Stage`; stage i (from 1) names its layers ``conv{i}``,
             ``pool{i}``, ``relu{i}``.
         fc_units: width of the hidden fully connected layer ``fc1`` (ReLU ``fc1_relu``).
-        include_top: whether to end with ``flatten``, ``fc1``, ``fc1_relu`` and the
-            ``predictions`` classifier; without it the model ends at the last stage.
-        input_shape: (height, width, channels), channels last. Other sizes build,
-            with a different ``fc1`` fan-in.
-        pooling: with ``include_top=False``: ``None`` returns the last 4-D feature
-            map, ``"avg"`` / ``"max"`` global average / max pooling. Ignored when
-            ``include_top=True`` (the Keras convention).
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (name or callable,
-            ``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``flatten``, ``fc1``, ``fc1_relu`` and ``predictions``; without it the
+            model ends at the last stage. Default input 32x32x3.
 
     Returns:
         A `keras.Model`.
@@ -106,40 +92,42 @@ def wu2016(
         ValueError: for a malformed stage, an unknown pooling, a bad input_shape, an
             unknown classifier activation or channels-first data format.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (32, 32, 3), "wu2016"
-    )
     for stage in stages:
-        if stage.pool not in _POOLS:
-            raise ValueError(f"unknown pool {stage.pool!r}; expected one of {tuple(_POOLS)}")
-        steps = sorted(stage.order)
-        if steps not in (sorted(_STEPS), ["conv", "pool"]) or stage.order[0] != "conv":
-            raise ValueError(
-                f"stage order must start with 'conv' and hold 'conv', 'pool' and at most "
-                f"one 'relu', each once; got {stage.order!r}"
-            )
-
-    inputs = keras.Input(shape=input_shape)
+        _check_stage(stage)
+    inputs, top = _INPUT.start(include_top, input_shape, pooling, classes, classifier_activation)
     x = inputs
     for i, stage in enumerate(stages, start=1):
         for step in stage.order:
-            if step == "conv":
-                x = layers.Conv2D(
-                    stage.filters, stage.kernel_size, padding=stage.conv_padding, name=f"conv{i}"
-                )(x)
-            elif step == "pool":
-                x = _POOLS[stage.pool](
-                    stage.pool_size, stage.pool_stride, padding=stage.pool_padding, name=f"pool{i}"
-                )(x)
-            else:
-                x = layers.Activation("relu", name=f"relu{i}")(x)
-
-    if include_top:
+            x = _STEP_LAYERS[step](stage, i)(x)
+    if top.include:
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(fc_units, name="fc1")(x)
         x = layers.Activation("relu", name="fc1_relu")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, top(x), name=name)
+
+
+def _check_stage(stage):
+    """Raise unless `stage` is a well-formed `Stage`."""
+    if stage.pool not in _POOLS:
+        raise ValueError(f"unknown pool {stage.pool!r}; expected one of {tuple(_POOLS)}")
+    steps = sorted(stage.order)
+    if steps not in (sorted(_STEPS), ["conv", "pool"]) or stage.order[0] != "conv":
+        raise ValueError(
+            f"stage order must start with 'conv' and hold 'conv', 'pool' and at most "
+            f"one 'relu', each once; got {stage.order!r}"
+        )
+
+
+# The layer each step of stage i makes, in [1]'s Caffe order.
+_STEP_LAYERS = {
+    "conv": lambda s, i: layers.Conv2D(
+        s.filters, s.kernel_size, padding=s.conv_padding, name=f"conv{i}"
+    ),
+    "pool": lambda s, i: _POOLS[s.pool](
+        s.pool_size, s.pool_stride, padding=s.pool_padding, name=f"pool{i}"
+    ),
+    "relu": lambda s, i: layers.Activation("relu", name=f"relu{i}"),
+}
 
 
 # --------------------------------------------------------------------------- variants
@@ -149,98 +137,58 @@ _WU = (
     "South China Normal University, 2016"
 )
 
-VARIANTS: dict[str, WuVariant] = {
-    # [1] §3.1.1: conv1 20@5x5, pool1 max 2x2/2, conv2 40@5x5, pool2 max 2x2/2,
-    # fc1 200 + ReLU, fc 10; no ReLU after the convolutions. 28 -> 24 -> 12 -> 8 -> 4.
-    # Params: 20*(25+1) + 40*(20*25+1) + 200*(4*4*40+1) + 10*(200+1)
-    # = 520 + 20,040 + 128,200 + 2,010 = 150,770.
-    "wu2016_mnist": WuVariant(
-        stages=(
-            Stage(20, 5, "valid", "max", 2, 2, "valid", ("conv", "pool")),
-            Stage(40, 5, "valid", "max", 2, 2, "valid", ("conv", "pool")),
-        ),
-        fc_units=200,
-        input_shape=(28, 28, 1),
-        card=ModelCard(
-            name="wu2016_mnist",
-            family="wu2016",
-            paper=_WU,
-            section="§3.1.1 (MNIST network: 2 conv + pool stages, FC 200, FC 10)",
-            input_shape=(28, 28, 1),
-            num_classes=10,
-            trainable_params=150_770,
-            default_recipe="wu2016_mnist_caffe",
-            dataset="mnist",
-            # 99.14% test accuracy.
-            published={"mnist_test_error": 0.86},
-            published_source="W. Wu 2016, §3.1.1: 99.14% MNIST test accuracy",
-            notes="As the thesis lists it: no nonlinearity between the convolutional "
-            "layers, only after fc1 (the layout of Caffe's MNIST LeNet example, narrower).",
-        ),
+
+def _wu(name, stages, fc_units, **card):
+    """Declare `name`, a `wu2016` net, and its card; return its builder."""
+    card = ModelCard(name=name, family="wu2016", paper=_WU, **card)
+    return MODELS.variant(wu2016, card, {"stages": stages, "fc_units": fc_units})
+
+
+# [1] §3.1.1: conv1 20@5x5, pool1 max 2x2/2, conv2 40@5x5, pool2 max 2x2/2,
+# fc1 200 + ReLU, fc 10; no ReLU after the convolutions. 28 -> 24 -> 12 -> 8 -> 4.
+# Params: 20*(25+1) + 40*(20*25+1) + 200*(4*4*40+1) + 10*(200+1)
+# = 520 + 20,040 + 128,200 + 2,010 = 150,770.
+wu2016_mnist = _wu(
+    "wu2016_mnist",
+    (
+        Stage(20, 5, "valid", "max", 2, 2, "valid", ("conv", "pool")),
+        Stage(40, 5, "valid", "max", 2, 2, "valid", ("conv", "pool")),
     ),
-    # [1] §3.2.1: conv1 24@5x5 pad 2, pool1 max 3x3/2, relu1; conv2 32@5x5 pad 2, relu2,
-    # pool2 avg 3x3/2; conv3 64@5x5 pad 2, relu3, pool3 avg 3x3/2; fc1 64 + ReLU; fc 10.
-    # 32 -> 16 -> 8 -> 4 (ceil mode). Params: 24*(75+1) + 32*(24*25+1) + 64*(32*25+1)
-    # + 64*(4*4*64+1) + 10*(64+1) = 1,824 + 19,232 + 51,264 + 65,600 + 650 = 138,570.
-    "wu2016_cifar": WuVariant(
-        stages=(
-            Stage(24, 5, "same", "max", 3, 2, "same", ("conv", "pool", "relu")),
-            Stage(32, 5, "same", "avg", 3, 2, "same", ("conv", "relu", "pool")),
-            Stage(64, 5, "same", "avg", 3, 2, "same", ("conv", "relu", "pool")),
-        ),
-        fc_units=64,
-        input_shape=(32, 32, 3),
-        card=ModelCard(
-            name="wu2016_cifar",
-            family="wu2016",
-            paper=_WU,
-            section="§3.2.1 (CIFAR-10 network: 3 conv stages, FC 64, FC 10)",
-            input_shape=(32, 32, 3),
-            num_classes=10,
-            trainable_params=138_570,
-            default_recipe="wu2016_cifar",
-            dataset="cifar10",
-            # 74.90% test accuracy.
-            published={"cifar10_test_error": 25.1},
-            published_source="W. Wu 2016, §3.2.1: 74.90% CIFAR-10 test accuracy",
-            notes="The layout of Caffe's cifar10_quick example (24 conv1 maps, a ReLU "
-            "after fc1): pool1 before relu1, relu2/relu3 before their (average) pools; "
-            "ceil-mode pooling reproduced with padding='same' (32 -> 16 -> 8 -> 4).",
-        ),
+    200,
+    section="§3.1.1 (MNIST network: 2 conv + pool stages, FC 200, FC 10)",
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    trainable_params=150_770,
+    default_recipe="wu2016_mnist_caffe",
+    dataset="mnist",
+    # 99.14% test accuracy.
+    published={"mnist_test_error": 0.86},
+    published_source="W. Wu 2016, §3.1.1: 99.14% MNIST test accuracy",
+    notes="As the thesis lists it: no nonlinearity between the convolutional "
+    "layers, only after fc1 (the layout of Caffe's MNIST LeNet example, narrower).",
+)
+# [1] §3.2.1: conv1 24@5x5 pad 2, pool1 max 3x3/2, relu1; conv2 32@5x5 pad 2, relu2,
+# pool2 avg 3x3/2; conv3 64@5x5 pad 2, relu3, pool3 avg 3x3/2; fc1 64 + ReLU; fc 10.
+# 32 -> 16 -> 8 -> 4 (ceil mode). Params: 24*(75+1) + 32*(24*25+1) + 64*(32*25+1)
+# + 64*(4*4*64+1) + 10*(64+1) = 1,824 + 19,232 + 51,264 + 65,600 + 650 = 138,570.
+wu2016_cifar = _wu(
+    "wu2016_cifar",
+    (
+        Stage(24, 5, "same", "max", 3, 2, "same", ("conv", "pool", "relu")),
+        Stage(32, 5, "same", "avg", 3, 2, "same", ("conv", "relu", "pool")),
+        Stage(64, 5, "same", "avg", 3, 2, "same", ("conv", "relu", "pool")),
     ),
-}
-
-
-def _make_builder(variant_name: str) -> Callable[..., keras.Model]:
-    variant = VARIANTS[variant_name]
-
-    def builder(
-        include_top=True,
-        input_shape=None,
-        pooling=None,
-        classes=10,
-        classifier_activation="softmax",
-        name=variant_name,
-    ):
-        return wu2016(
-            variant.stages,
-            variant.fc_units,
-            include_top=include_top,
-            input_shape=variant.input_shape if input_shape is None else input_shape,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = variant_name
-    builder.__doc__ = (
-        f"{variant_name}: {variant.card.section}; {variant.card.paper}.\n\n"
-        f"Args and returns as `wu2016` (stages and fc1 width fixed by the variant); "
-        f"default input_shape {variant.input_shape}."
-    )
-    return register_model(variant.card)(builder)
-
-
-wu2016_mnist = _make_builder("wu2016_mnist")
-wu2016_cifar = _make_builder("wu2016_cifar")
+    64,
+    section="§3.2.1 (CIFAR-10 network: 3 conv stages, FC 64, FC 10)",
+    input_shape=(32, 32, 3),
+    num_classes=10,
+    trainable_params=138_570,
+    default_recipe="wu2016_cifar",
+    dataset="cifar10",
+    # 74.90% test accuracy.
+    published={"cifar10_test_error": 25.1},
+    published_source="W. Wu 2016, §3.2.1: 74.90% CIFAR-10 test accuracy",
+    notes="The layout of Caffe's cifar10_quick example (24 conv1 maps, a ReLU "
+    "after fc1): pool1 before relu1, relu2/relu3 before their (average) pools; "
+    "ceil-mode pooling reproduced with padding='same' (32 -> 16 -> 8 -> 4).",
+)

@@ -19,21 +19,19 @@ author): its named layers (``block2_sepconv1``, ``block14_sepconv2_act``, ...) a
 for the shortcut convolutions, their batch normalizations and the additions that
 keras.applications leaves unnamed, the names Keras gives them in a fresh session
 (``conv2d`` ... ``conv2d_3``, ``batch_normalization`` ..., ``add`` ... ``add_11``;
-see `cnnzoo.models.inception.AutoNames`), so its weights copy across by name. [1]
+see `cnnzoo.models._common.AutoNames`), so its weights copy across by name. [1]
 §4.3's dropout before the classifier (``top_dropout``, no weights) is not in
 keras.applications.
 """
 
 from __future__ import annotations
 
-import keras
 from keras import layers
 
+from cnnzoo.cards import ModelCard
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
-from cnnzoo.models._common import check_builder_args, top_tail
-from cnnzoo.models.inception import AutoNames, check_min_size
-from cnnzoo.pretrained import register_application
-from cnnzoo.registry import ModelCard, register_model
+from cnnzoo.models._common import AutoNames
+from cnnzoo.models._variants import Catalog
 
 # [1] Figure 5: the entry flow's blocks 2-4 and the exit flow's block 13, each two
 # separable convolutions (filters) and a max pooling, with a projection shortcut.
@@ -42,6 +40,8 @@ EXIT_FILTERS = (728, 1024)
 MIDDLE_BLOCKS, MIDDLE_FILTERS = 8, 728  # [1] Figure 5: "repeated 8 times", 728 channels
 FINAL_FILTERS = (1536, 2048)  # [1] Figure 5: the exit flow's last two separable convs
 DROPOUT = 0.5  # [1] §4.3: "a dropout layer of rate 0.5 ... before the logistic regression"
+
+MODELS = Catalog()
 
 
 def _sepconv_bn(x, filters, name):
@@ -68,7 +68,7 @@ def _pooled_block(x, filters, block, auto, relu_first=True):
     return layers.Add(name=auto("add"))([x, residual])
 
 
-@register_model(
+@MODELS.add(
     ModelCard(
         name="xception",
         family="xception",
@@ -89,30 +89,20 @@ def _pooled_block(x, filters, block, auto, relu_first=True):
         "weights; plus §4.3's dropout 0.5 before the classifier (no weights). No default "
         "recipe: [1] §4.2 trains with SGD, momentum 0.9, lr 0.045 decayed x0.94 every 2 "
         "epochs.",
-    )
+        keras_application="Xception",
+    ),
+    min_size=71,  # two valid 3x3 convs, four stride-2 blocks (keras.applications checks it)
 )
-def xception(
-    include_top=True,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="xception",
-    dropout=DROPOUT,
-):
+def xception(inputs, top, dropout=DROPOUT):
     """Build Xception ([1] Figure 5), layer for layer keras.applications.Xception.
 
     Args:
-        include_top: end with ``avg_pool``, ``top_dropout`` and the ``predictions``
-            classifier; without it the model ends at ``block14_sepconv2_act``.
-        input_shape: (height, width, channels), channels last; default (299, 299, 3);
-            at least 71x71 (the stem's two valid 3x3 convolutions and four stride-2
-            blocks, as keras.applications checks).
-        pooling: with ``include_top=False``: ``None`` returns the last map, ``"avg"`` /
-            ``"max"`` its global average / max pooling. Ignored with the top.
-        classes: outputs of the classifier.
-        classifier_activation: activation of the classifier (``None`` for logits).
-        name: model name.
+        include_top, input_shape, pooling, classes, classifier_activation, name:
+            keras.applications' arguments (`cnnzoo.models._common`). The top is
+            ``avg_pool``, ``top_dropout`` and ``predictions``; without it the model
+            ends at ``block14_sepconv2_act``. Default input 299x299x3, at least 71x71
+            (the stem's two valid 3x3 convolutions and four stride-2 blocks, as
+            keras.applications checks).
         dropout: dropout rate before the classifier ([1] §4.3: 0.5); 0 for none.
 
     Returns:
@@ -122,22 +112,8 @@ def xception(
         ValueError: for an unknown pooling, a bad or too small input_shape, an unknown
             classifier activation or channels-first data format.
     """
-    input_shape = check_builder_args(
-        include_top, input_shape, pooling, classifier_activation, (299, 299, 3), "xception"
-    )
-    check_min_size(input_shape, 71, "xception")
-
     auto = AutoNames()
-    inputs = keras.Input(shape=input_shape)
-    # Entry flow, [1] Figure 5: two valid 3x3 convolutions (32 / 2, 64), then blocks 2-4.
-    x = layers.Conv2D(32, 3, strides=2, use_bias=False, name="block1_conv1")(inputs)
-    x = FusedBatchNormalization(name="block1_conv1_bn")(x)
-    x = layers.Activation("relu", name="block1_conv1_act")(x)
-    x = layers.Conv2D(64, 3, use_bias=False, name="block1_conv2")(x)
-    x = FusedBatchNormalization(name="block1_conv2_bn")(x)
-    x = layers.Activation("relu", name="block1_conv2_act")(x)
-    for block, filters in enumerate(ENTRY_FILTERS, start=2):
-        x = _pooled_block(x, filters, block, auto, relu_first=block > 2)
+    x = _entry_flow(inputs, auto)
     # Middle flow: eight residual blocks of three ReLU + separable convolutions.
     for block in range(5, 5 + MIDDLE_BLOCKS):
         residual = x
@@ -150,12 +126,17 @@ def xception(
     for i, f in enumerate(FINAL_FILTERS, start=1):
         x = _sepconv_bn(x, f, f"block14_sepconv{i}")
         x = layers.Activation("relu", name=f"block14_sepconv{i}_act")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="top_dropout")(x)
-    x = top_tail(x, include_top, pooling, classes, classifier_activation)
-    return keras.Model(inputs, x, name=name)
+    return top(x, global_pool=True, dropout=dropout)
 
 
-register_application("xception", "Xception")
+def _entry_flow(x, auto):
+    # [1] Figure 5: two valid 3x3 convolutions (32 / 2, 64), then blocks 2-4.
+    x = layers.Conv2D(32, 3, strides=2, use_bias=False, name="block1_conv1")(x)
+    x = FusedBatchNormalization(name="block1_conv1_bn")(x)
+    x = layers.Activation("relu", name="block1_conv1_act")(x)
+    x = layers.Conv2D(64, 3, use_bias=False, name="block1_conv2")(x)
+    x = FusedBatchNormalization(name="block1_conv2_bn")(x)
+    x = layers.Activation("relu", name="block1_conv2_act")(x)
+    for block, filters in enumerate(ENTRY_FILTERS, start=2):
+        x = _pooled_block(x, filters, block, auto, relu_first=block > 2)
+    return x

@@ -10,8 +10,6 @@ names (``loss``, ``accuracy``) that the callbacks, logs and plots rely on.
 
 from __future__ import annotations
 
-import inspect
-
 import keras
 
 from cnnzoo import registry
@@ -19,8 +17,7 @@ from cnnzoo import registry
 
 def supports_aux_heads(arch: str) -> bool:
     """Whether the builder of `arch` takes an ``aux_heads`` option."""
-    builder = registry._BUILDERS[registry._lookup(arch)]
-    return "aux_heads" in inspect.signature(builder).parameters
+    return "aux_heads" in registry.builder_options(arch)
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
