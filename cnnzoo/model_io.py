@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from cnnzoo.recursion import recursion_limit
 
 
 @dataclasses.dataclass
@@ -84,6 +85,10 @@ class ModelMetadata:
             raise ValueError(f"{meta}: not valid JSON ({e})") from e
         return cls.coerce(data, str(meta))
 
+
+# resnet1202 (~4,200 layers) loads at ~1,230 from a shallow call site; deeper
+# callers (tests, the tuner) add their own frames.
+LOAD_RECURSION_LIMIT = 20_000
 
 # Modules whose classes a saved cnnzoo model names (registered with keras.saving):
 # imported before loading, so every model file cnnzoo writes loads.
@@ -179,7 +184,9 @@ def load_trained(path: str | os.PathLike, compile: bool = True):
         raise FileNotFoundError(f"no model at {path}")
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a .keras file written by `cnnzoo fit`")
-    # Keras walks the layer graph recursively; ResNet-1202 is deeper than Python's default limit.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-    model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    # Keras walks the layer graph recursively; ResNet-1202 is deeper than Python's
+    # default limit. The file's depth is unknown before loading: a margin that
+    # covers the zoo's deepest net, restored afterwards.
+    with recursion_limit(LOAD_RECURSION_LIMIT):
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     return model, read_metadata(path)

@@ -173,3 +173,40 @@ def load_weights(model: keras.Model, name: str, weights: str | Path) -> keras.Mo
     else:
         model.load_weights(path)
     return model
+
+
+def trained_model(
+    name: str, dataset: str, net: keras.Model | None = None, directory: str | Path | None = None
+) -> keras.Model:
+    """The package's trained `name` for `dataset` (`cnnzoo.weights`), checked against its card.
+
+    Without `net`: the shipped model as trained, taking raw pixels in [0, 255]
+    (its preprocessing is its first layers) and returning class probabilities.
+    With `net` (`name` built with overrides: ``include_top=False,
+    pooling="avg"``, another ``classifier_activation``...): `net`, its layers
+    given the trained weights by name, behind the same preprocessing layers.
+    `directory` holds the weights (default: the package's).
+
+    Raises:
+        KeyError: `name` has no weights for `dataset` (the message lists what exists).
+        cnnzoo.weights.WeightsIntegrityError: the file does not match its card's sha256.
+        ValueError: an override the weights cannot fit (the layer and shapes named).
+    """
+    from cnnzoo.model_io import load_trained
+    from cnnzoo.training.preprocessing import with_preprocessing
+    from cnnzoo.weights import WEIGHTS_DIR, verified_path
+
+    path = verified_path(name, dataset, directory or WEIGHTS_DIR)
+    shipped, _ = load_trained(path, compile=False)
+    if net is None:
+        return shipped
+    trained_net = [layer for layer in shipped.layers if isinstance(layer, keras.Model)][-1]
+    if tuple(net.input_shape[1:]) != tuple(trained_net.input_shape[1:]):
+        raise ValueError(
+            f"{name} weights={dataset!r}: trained at input_shape {trained_net.input_shape[1:]}, "
+            f"whose preprocessing statistics do not fit {net.input_shape[1:]}"
+        )
+    include_top = any(layer.name == "predictions" for layer in net.layers)
+    copy_weights(trained_net, net, skip_missing=not include_top)
+    preprocessing = [la for la in shipped.layers[1:] if la is not trained_net]
+    return with_preprocessing(net, preprocessing, name=net.name)

@@ -140,14 +140,21 @@ def builder_options(name: str) -> tuple[str, ...]:
     )
 
 
+# `build(..., weights=...)` values naming the package's own trained weights.
+TRAINED_DATASETS = ("cifar10", "mnist")
+
+
 def build(name: str, /, weights: str | None = None, **overrides: Any):
     """Build a registered model.
 
     Args:
         name: registry name.
-        weights: None (initialized), "imagenet" (keras.applications' published
-            weights, for the models whose card names an identical
-            keras.applications architecture) or the path of a weights file.
+        weights: None (initialized); "cifar10" or "mnist" (the package's trained
+            weights, `cnnzoo.weights`: the model takes raw [0, 255] pixels, its
+            preprocessing inside; see `pretrained.trained_model`); "imagenet"
+            (keras.applications' published weights, for the models whose card
+            names an identical keras.applications architecture); or the path of a
+            weights file.
         **overrides: keyword arguments of the family builder
             (``include_top``, ``input_shape``, ``pooling``, ``classes``,
             ``classifier_activation``, and family options like ``shortcut``).
@@ -155,6 +162,11 @@ def build(name: str, /, weights: str | None = None, **overrides: Any):
     Returns:
         A `keras.Model`.
     """
+    if weights in TRAINED_DATASETS:
+        from cnnzoo.pretrained import trained_model
+
+        net = _BUILDERS[_lookup(name)](**overrides) if overrides else None
+        return trained_model(_lookup(name), weights, net)
     if weights == "imagenet":
         from cnnzoo.pretrained import application_for
 

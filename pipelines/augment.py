@@ -97,6 +97,20 @@ def random_affine(
     if scale == squeeze == shear == rotate == 0:
         return tf.cast(images, tf.float32)
     shape = tf.shape(images)
+    transforms = _affine_transforms(shape, seed, scale, squeeze, shear, rotate)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(images, tf.float32),
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    return tf.ensure_shape(out, images.shape)
+
+
+def _affine_transforms(shape, seed, scale, squeeze, shear, rotate) -> tf.Tensor:
+    """Per image, the 8 numbers of ImageProjectiveTransformV3: output pixel -> input pixel."""
     batch = shape[0]
     cy = (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
     cx = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0
@@ -109,21 +123,11 @@ def random_affine(
     q = 1.0 + uniform(seeds[1], squeeze)
     h = uniform(seeds[2], shear)
     angle = uniform(seeds[3], rotate * math.pi / 180.0)
-    # The map from output to input pixel, as ImageProjectiveTransformV3 takes it:
     # (x_in, y_in) - c = R(angle) [[sx, h], [0, sy]] ((x, y) - c).
     sx, sy, cos, sin = s * q, s / q, tf.cos(angle), tf.sin(angle)
     a0, a1 = cos * sx, cos * h - sin * sy
     b0, b1 = sin * sx, sin * h + cos * sy
     zeros = tf.zeros([batch])
-    transforms = tf.stack(
+    return tf.stack(
         [a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy, zeros, zeros], axis=1
     )
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=tf.cast(images, tf.float32),
-        transforms=transforms,
-        output_shape=shape[1:3],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    return tf.ensure_shape(out, images.shape)

@@ -198,13 +198,71 @@ def _recipe_note(row: ZooRow) -> str:
     return f"{recipe.name} ({recipe.source}){'; flags: ' + flags if flags else ''}"
 
 
-def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -> dict:
-    """Write the row's shipped model, card, curves and logs into `out_dir`; return the card."""
+def _save_shipped(row: ZooRow, run_dir: Path, name: str, out_dir: Path) -> Path:
+    """The run's model without optimizer state, its metadata, curves and logs, in `out_dir`."""
     import shutil
 
-    import cnnzoo
-    from cnnzoo.evaluation.evaluate import evaluate, evaluate_protocol
     from cnnzoo.model_io import load_trained
+
+    model, _ = load_trained(run_dir / "model.keras", compile=False)
+    target = out_dir / f"{name}.keras"
+    model.save(target)  # not compiled: no optimizer state in the shipped file
+    shutil.copy(run_dir / "model.json", target.with_suffix(".json"))  # class names, recipe
+    for source, suffix in (("curves.png", "png"), ("history.csv", "history.csv")):
+        shutil.copy(run_dir / source, out_dir / f"{name}.{suffix}")
+    shutil.copy(run_dir / "steps.csv", out_dir / f"{name}.steps.csv")
+    return target
+
+
+def _measured(target: Path, recipe, data_dir) -> dict:
+    """Single-view (and, where mirroring is a valid view, flip) test figures of the file."""
+    from cnnzoo.evaluation.evaluate import evaluate, evaluate_protocol
+
+    dataset = recipe.data.dataset
+    scores = evaluate(target, data_dir=data_dir, dataset=dataset)
+    flip = None
+    if recipe.data.augment_flip:
+        flip = evaluate_protocol([target], data=dataset, data_dir=data_dir, views="flip")
+    return {
+        "test_accuracy": scores["top1_accuracy"],
+        "test_correct": round(scores["top1_accuracy"] * scores["images"]),
+        "test_images": scores["images"],
+        "test_top5_accuracy": scores["top5_accuracy"],
+        "test_accuracy_flip": flip["top1_accuracy"] if flip else None,
+    }
+
+
+def _provenance(row: ZooRow, seed: int, run_dir: Path, recipe, iterations: int) -> dict:
+    """How the run was made: recipe, command, length, time, machines, versions."""
+    n_train = (50_000 if recipe.data.dataset == "cifar10" else 60_000) - recipe.evaluation.val_split
+    sessions = (run_dir / "sessions.jsonl").read_text(encoding="utf-8").splitlines()
+    last = json.loads(sessions[-1])
+    finished = (run_dir / "results.json").stat().st_mtime
+    command = row.command(seed, Path(f"runs/{row.run_name(seed)}"), "../shared/data")
+    return {
+        "recipe": recipe.name,
+        "recipe_note": _recipe_note(row),
+        "command": " ".join(command),
+        "iterations": iterations,
+        "epochs": round(iterations / (n_train // recipe.data.batch_size), 2),
+        "wall_seconds": progress(run_dir)["wall_seconds"],
+        "machines": _machines(run_dir),
+        "protocol": (
+            f"trained on {n_train:,} training images, {recipe.evaluation.val_split:,} held out "
+            "for validation (the shipped seed is the median there); the schedule's last model, "
+            "tested once on the 10,000 test images"
+        ),
+        "trained": {
+            "finished": time.strftime("%Y-%m-%d", time.localtime(finished)),
+            "tensorflow": last["tensorflow"],
+            "keras": last["keras"],
+        },
+    }
+
+
+def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -> dict:
+    """Write the row's shipped model, card, curves and logs into `out_dir`; return the card."""
+    import cnnzoo
     from cnnzoo.training.recipe import Recipe
     from cnnzoo.weights import sha256
 
@@ -213,72 +271,33 @@ def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -
     results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     recipe = Recipe.from_dict(run["recipe"])
-    dataset = recipe.data.dataset
-    name = f"{row.arch}-{dataset}"
-    model, meta = load_trained(run_dir / "model.keras", compile=False)
-    target = out_dir / f"{name}.keras"
-    model.save(target)  # not compiled: no optimizer state in the shipped file
-    shutil.copy(run_dir / "model.json", target.with_suffix(".json"))  # class names, recipe
-    scores = evaluate(target, data_dir=data_dir, dataset=dataset)
-    flip = None
-    if recipe.data.augment_flip:
-        flip = evaluate_protocol([target], data=dataset, data_dir=data_dir, views="flip")
-    card_meta = cnnzoo.model_card(row.arch)
-    n_train = (50_000 if dataset == "cifar10" else 60_000) - recipe.evaluation.val_split
-    per_epoch = n_train // recipe.data.batch_size
-    seeds_test = [
-        json.loads((runs_dir / row.run_name(s) / "results.json").read_text())["test_accuracy"]
-        for s in row.seeds
-    ]
-    for suffix in ("png", "history.csv", "steps.csv"):
-        source = {"png": "curves.png", "history.csv": "history.csv", "steps.csv": "steps.csv"}
-        shutil.copy(run_dir / source[suffix], out_dir / f"{name}.{suffix}")
+    name = f"{row.arch}-{recipe.data.dataset}"
+    target = _save_shipped(row, run_dir, name, out_dir)
+    measured = _measured(target, recipe, data_dir)
+    if abs(measured["test_accuracy"] - results["test_accuracy"]) > 0.5 / measured["test_images"]:
+        raise RuntimeError(
+            f"{target}: {measured['test_accuracy']} on the shipped file, "
+            f"{results['test_accuracy']} at the end of training: the save lost something"
+        )
+    paper = cnnzoo.model_card(row.arch)
     card = {
         "arch": row.arch,
-        "dataset": dataset,
+        "dataset": recipe.data.dataset,
         "file": target.name,
         "sha256": sha256(target),
         "size_bytes": target.stat().st_size,
-        "test_accuracy": scores["top1_accuracy"],
-        "test_correct": round(scores["top1_accuracy"] * scores["images"]),
-        "test_images": scores["images"],
-        "test_top5_accuracy": scores["top5_accuracy"],
-        "test_accuracy_flip": flip["top1_accuracy"] if flip else None,
+        **measured,
         "val_accuracy": _val_accuracy(run_dir),
         "val_images": recipe.evaluation.val_split,
         "seeds": list(row.seeds),
-        "seeds_test_accuracy": seeds_test,
+        "seeds_test_accuracy": [
+            json.loads((runs_dir / row.run_name(s) / "results.json").read_text())["test_accuracy"]
+            for s in row.seeds
+        ],
         "seed": seed,
-        "recipe": recipe.name,
-        "recipe_note": _recipe_note(row),
-        "command": " ".join(
-            row.command(seed, Path(f"runs/{row.run_name(seed)}"), "../shared/data")
-        ),
-        "iterations": results["iterations"],
-        "epochs": round(results["iterations"] / per_epoch, 2),
-        "wall_seconds": progress(run_dir)["wall_seconds"],
-        "machines": _machines(run_dir),
-        "paper": {**card_meta.published, "source": card_meta.published_source},
-        "protocol": (
-            f"trained on {n_train:,} training images, {recipe.evaluation.val_split:,} held out "
-            "for validation (the shipped seed is the median there); the schedule's last model, "
-            f"tested once on the {scores['images']:,} test images"
-        ),
-        "trained": {
-            "finished": time.strftime(
-                "%Y-%m-%d", time.localtime((run_dir / "results.json").stat().st_mtime)
-            ),
-            "tensorflow": json.loads((run_dir / "sessions.jsonl").read_text().splitlines()[-1])[
-                "tensorflow"
-            ],
-            "keras": json.loads((run_dir / "sessions.jsonl").read_text().splitlines()[-1])["keras"],
-        },
+        **_provenance(row, seed, run_dir, recipe, results["iterations"]),
+        "paper": {**paper.published, "source": paper.published_source},
     }
-    if abs(card["test_accuracy"] - results["test_accuracy"]) > 0.5 / card["test_images"]:
-        raise RuntimeError(
-            f"{target}: {card['test_accuracy']} on the shipped file, {results['test_accuracy']} "
-            "at the end of training: the save lost something"
-        )
     (out_dir / f"{name}.card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
 
@@ -323,15 +342,58 @@ def cmd_ship(args) -> int:
     return 0
 
 
+def _paper_figure(card) -> str:
+    errors = [v for k, v in card.paper.items() if k.endswith("_test_error")]
+    return f"{100 - errors[0]:.2f}%" if errors else "curves only"
+
+
+def cmd_readme(args) -> int:
+    """Print the README's table of shipped models and the list of rows still training."""
+    import cnnzoo
+    from cnnzoo.weights import all_cards
+
+    cards = {card.arch: card for card in all_cards()}
+    for arch in dict.fromkeys(r.arch for r in ZOO):
+        card = cards.get(arch)
+        if card is None:
+            continue
+        model = cnnzoo.model_card(arch)
+        mean, std = card.mean_std
+        spread = f"{mean:.2%} ± {std:.2%} ({len(card.seeds)})" if len(card.seeds) > 1 else "-"
+        flip = f"; flip {card.test_accuracy_flip:.2%}" if card.test_accuracy_flip else ""
+        cells = [
+            arch,
+            card.dataset,
+            f"{model.trainable_params:,}",
+            f"{model.multiply_adds / 1e6:.1f}M",
+            _paper_figure(card),
+            f"**{card.test_accuracy:.2%}**{flip}",
+            spread,
+            f"`{card.recipe}`",
+            f'`build("{arch}", weights="{card.dataset}")`',
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    for row in ZOO:
+        if row.arch in cards:
+            continue
+        for seed in row.seeds:
+            state = progress(args.runs_dir / row.run_name(seed))
+            where = f"{state['iterations']:,}/{state.get('total', 0):,} iterations"
+            print(f"- `{row.run_name(seed)}`: {where if state['iterations'] else 'queued'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "run", "ship"])
+    parser.add_argument("command", choices=["status", "run", "ship", "readme"])
     parser.add_argument("--out", type=Path, help="ship: where the files go (default: the package)")
     parser.add_argument("--only", nargs="+", help="architectures of the queue to take")
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
     parser.add_argument("--data-dir", default=os.environ.get("CNNZOO_DATA_DIR"))
     args = parser.parse_args(argv)
-    return {"status": cmd_status, "run": cmd_run, "ship": cmd_ship}[args.command](args)
+    commands = {"status": cmd_status, "run": cmd_run, "ship": cmd_ship, "readme": cmd_readme}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,13 @@ the original, convert again).
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+from cnnzoo.recursion import recursion_limit
 
 # Layers that act on each feature independently, so a flattened vector and its
 # "unflattened" 1x1 (or HxW) map give the same numbers feature by feature.
@@ -104,12 +108,14 @@ class _Converter:
         # same layer objects (weights shared), routing every call through `self.call`.
         # clone_model wants the input in the structure the model was built with.
         structured = [inputs] if isinstance(model.input, (list, tuple)) else inputs
-        return keras.models.clone_model(
-            model,
-            input_tensors=structured,
-            clone_function=lambda layer: layer,
-            call_function=self.call,
-        )
+        # Keras clones recursively, a frame or so per layer (cnnzoo.recursion).
+        with recursion_limit(sys.getrecursionlimit() + 2 * len(model.layers)):
+            return keras.models.clone_model(
+                model,
+                input_tensors=structured,
+                clone_function=lambda layer: layer,
+                call_function=self.call,
+            )
 
     def _inherit(self, source, target):
         if id(source) in self.flat:

@@ -31,16 +31,14 @@ and Inception-ResNet), and keras.applications' Inception-v3 stem and 35x35 modul
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import keras
 from keras import layers
 
 from cnnzoo.layers.batch_norm import FusedBatchNormalization
+from cnnzoo.recursion import recursion_limit  # noqa: F401  (the families' import)
 
 POOLINGS = (None, "avg", "max")
 
@@ -168,22 +166,6 @@ def choice_or_default(value, default, choices, what):
     value = default if value is None else value
     check_choice(value, choices, what)
     return value
-
-
-@contextlib.contextmanager
-def recursion_limit(needed: int) -> Iterator[None]:
-    """Raise Python's recursion limit to at least `needed` inside the block, then restore it.
-
-    Keras walks a functional graph recursively, about one Python frame per layer on
-    its longest path, when it builds, saves, loads, clones or serializes a model;
-    resnet1202's ~4,200 layers are past Python's default limit of 1,000.
-    """
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, needed))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
 
 
 # --------------------------------------------------------------------------- names

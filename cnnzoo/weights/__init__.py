@@ -102,7 +102,8 @@ class WeightsCard:
 
     @property
     def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
+        """The model file, beside the card it was read from."""
+        return Path(self.__dict__.get("_directory", WEIGHTS_DIR)) / self.file
 
     @property
     def mean_std(self) -> tuple[float, float]:
@@ -119,39 +120,40 @@ class WeightsCard:
 
 
 @functools.cache
-def all_cards() -> tuple[WeightsCard, ...]:
-    """The cards of every shipped model, sorted by name."""
+def all_cards(directory: str | Path = WEIGHTS_DIR) -> tuple[WeightsCard, ...]:
+    """The cards of every model shipped in `directory` (the package's), sorted by name."""
     cards = []
-    for path in sorted(WEIGHTS_DIR.glob("*.card.json")):
+    for path in sorted(Path(directory).glob("*.card.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         try:
-            cards.append(WeightsCard(**data))
+            card = WeightsCard(**data)
         except TypeError as e:
             raise ValueError(f"{path}: not a weights card ({e})") from None
+        object.__setattr__(card, "_directory", str(directory))
+        cards.append(card)
     return tuple(cards)
 
 
-def available(arch: str | None = None) -> list[str]:
+def available(arch: str | None = None, directory: str | Path = WEIGHTS_DIR) -> list[str]:
     """The datasets `arch` has shipped weights for (every ``arch-dataset`` when None)."""
     if arch is None:
-        return [card.name for card in all_cards()]
-    return [card.dataset for card in all_cards() if card.arch == arch]
+        return [card.name for card in all_cards(directory)]
+    return [card.dataset for card in all_cards(directory) if card.arch == arch]
 
 
-def weights_card(arch: str, dataset: str) -> WeightsCard:
+def weights_card(arch: str, dataset: str, directory: str | Path = WEIGHTS_DIR) -> WeightsCard:
     """The card of `arch`'s weights trained on `dataset`.
 
     Raises:
         KeyError: no such weights; the message lists what `arch` has, and all.
     """
-    for card in all_cards():
+    for card in all_cards(directory):
         if (card.arch, card.dataset) == (arch, dataset):
             return card
-    mine = available(arch)
+    mine = available(arch, directory)
     have = f"{arch} has weights for {mine}" if mine else f"{arch} has no shipped weights"
-    raise KeyError(
-        f"no {dataset!r} weights for {arch!r}: {have}; shipped: {', '.join(available()) or 'none'}"
-    )
+    shipped = ", ".join(available(None, directory)) or "none"
+    raise KeyError(f"no {dataset!r} weights for {arch!r}: {have}; shipped: {shipped}")
 
 
 def sha256(path: str | Path) -> str:
@@ -163,14 +165,14 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verified_path(arch: str, dataset: str) -> Path:
+def verified_path(arch: str, dataset: str, directory: str | Path = WEIGHTS_DIR) -> Path:
     """The path of `arch`'s `dataset` weights, after checking the file against its card.
 
     Raises:
         KeyError: no such weights.
         WeightsIntegrityError: the file is missing or its sha256 is not the card's.
     """
-    card = weights_card(arch, dataset)
+    card = weights_card(arch, dataset, directory)
     if not card.path.is_file():
         raise WeightsIntegrityError(
             f"{card.path}: missing (its card {card.name}.card.json remains)"
