@@ -411,6 +411,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_logging() -> None:
+    """Run messages (absl.logging, as TensorFlow's own Python logs) as plain lines on stderr.
+
+    cnnzoo's library code logs through absl, so a program that embeds it sets one
+    verbosity for TensorFlow's messages and ours; the command shows INFO and up.
+    """
+    import logging as std_logging
+
+    from absl import flags
+    from absl import logging as absl_logging
+
+    flags.FLAGS.mark_as_parsed()  # no absl.app here: no "logging before flag parsing" line
+    absl_logging.use_absl_handler()
+    absl_logging.get_absl_handler().setFormatter(std_logging.Formatter("%(message)s"))
+    absl_logging.set_verbosity(absl_logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     # Before TensorFlow starts (nothing above imports it): TensorFlow enables its
@@ -419,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     # Only a default: TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = build_parser().parse_args(argv)
+    _plain_logging()
     try:
         return args.func(args)
     except KeyboardInterrupt:

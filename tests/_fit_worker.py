@@ -18,6 +18,9 @@ from pathlib import Path
 
 def main(spec_file: str, out: str) -> int:
     import numpy as np
+    from absl import logging
+
+    logging.set_verbosity(logging.INFO)  # the trainer's run messages, as `cnnzoo fit` shows them
 
     from cnnzoo.training.recipes import Recipe
     from cnnzoo.training.trainer import RunSpec, train

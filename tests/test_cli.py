@@ -251,7 +251,8 @@ def test_kill_and_resume(tmp_path):
     proc.wait()
     assert not (model_dir / "model.keras").exists(), "run finished before it could be killed"
 
-    out = run_cli(*args).stdout
+    # Run messages go through absl.logging, plain lines on stderr.
+    out = run_cli(*args).stderr
     assert "Resuming" in out and ("at iteration 8 " in out or "at iteration 16 " in out)
     rows = _history(model_dir / "history.csv")
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]

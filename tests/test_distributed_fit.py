@@ -203,8 +203,8 @@ def test_killed_worker_fails_the_run_quickly_and_a_rerun_resumes(tmp_path):
     )
     outputs = [p.communicate(timeout=240) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-    for out, _ in outputs:
-        assert f"Resuming {model_dir} at iteration {checkpointed} " in out
+    for _, err in outputs:  # absl.logging, on stderr
+        assert f"Resuming {model_dir} at iteration {checkpointed} " in err
     weights, _ = _default_run("wu2016_cifar", recipe, reference_dir)
     for i in range(2):
         run = np.load(tmp_path / f"again{i}.npz")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import keras
+from absl import logging
 from keras import ops
 
 from cnnzoo.model_io import ModelMetadata, atomic_write_bytes
@@ -117,9 +118,11 @@ class StopOnTrainingLoss(keras.callbacks.Callback):
         if self._count == self.steps_per_epoch and self._sum / self._count < self.threshold:
             self.stopped_at = iteration
             self.model.stop_training = True
-            print(
-                f"\nStopping at iteration {iteration}: the epoch's mean training loss "
-                f"{self._sum / self._count:.5f} is below {self.threshold}"
+            logging.info(
+                "Stopping at iteration %d: the epoch's mean training loss %.5f is below %g",
+                iteration,
+                self._sum / self._count,
+                self.threshold,
             )
         self._sum, self._count = 0.0, 0
 
@@ -183,7 +186,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             # The epoch's running mean is non-finite once any batch was: the
             # weights may be NaN, and the previous checkpoint is worth more.
-            print(f"\nNot checkpointing epoch {epoch + 1}: its training loss is {loss}")
+            logging.warning("Not checkpointing epoch %d: its training loss is %s", epoch + 1, loss)
             return
         self.save(self.metadata)
 

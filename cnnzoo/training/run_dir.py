@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+from absl import logging
 
 from cnnzoo.model_io import ModelMetadata, atomic_write_text, load_trained, save_trained
 from cnnzoo.training import callbacks as cb
@@ -132,7 +133,7 @@ class RunDirectory:
         """
         selection = cb.BestCheckpoint.read_selection(self.path / BEST)
         if selection is None:
-            print(f"No validation score was recorded; {self.path} keeps the last model")
+            logging.warning("No validation score was recorded; %s keeps the last model", self.path)
             return last, {"by": "last", "iteration": int(last.optimizer.iterations.numpy())}
         model, _ = load_trained(self.path / BEST, compile=True)
         return model, selection

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+from absl import logging
 
 import cnnzoo
 from cnnzoo.model_io import ModelMetadata, load_trained
@@ -381,7 +382,13 @@ def train(
     initial_epoch = min(done // interval, epochs)
     previous_seconds = run.resume_logs(initial_epoch, done) if resuming else 0.0
     if resuming:
-        print(f"Resuming {run.path} at iteration {done} (epoch {initial_epoch + 1} of {epochs})")
+        logging.info(
+            "Resuming %s at iteration %d (epoch %d of %d)",
+            run.path,
+            done,
+            initial_epoch + 1,
+            epochs,
+        )
     if run.chief:
         run.record_session(done)
     metadata = _metadata(spec, data)
@@ -408,7 +415,9 @@ def train(
 
 def _finish(run, final, metadata, results, spec) -> dict[str, Any]:
     if not run.chief:
-        print(f"Test accuracy {results['test_accuracy']:.4f}; the chief writes the run's files")
+        logging.info(
+            "Test accuracy %.4f; the chief writes the run's files", results["test_accuracy"]
+        )
         return results
     metadata = dataclasses.replace(metadata, results=results, selected=results["selected"])
     run.finish(final, metadata, title=f"{spec.arch} · {spec.recipe.name}")
