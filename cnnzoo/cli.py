@@ -8,14 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from cnnzoo.cli_args import MAX_BATCH, MAX_TRIALS, count, low_high, real
 from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
-
-
-def _csv_floats(text: str) -> tuple[float, float]:
-    parts = [float(p) for p in text.split(",")]
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}")
-    return parts[0], parts[1]
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -23,18 +17,18 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="registered model name (see `cnnzoo list`)")
     p.add_argument("--recipe", help="training recipe (default: the model card's)")
     p.add_argument("--overrides", help="JSON file of recipe fields (e.g. from `cnnzoo tune`)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="learning rate after warm-up")
-    p.add_argument("--weight-decay", type=float, help="L2 weight decay")
-    p.add_argument("--val-split", type=int, help="training images held out for validation")
+    p.add_argument("--batch-size", type=count(1, MAX_BATCH))
+    p.add_argument("--lr", type=real(low_open=True), help="learning rate after warm-up")
+    p.add_argument("--weight-decay", type=real(), help="L2 weight decay")
+    p.add_argument("--val-split", type=count(0), help="training images held out for validation")
     p.add_argument("--dataset", help="dataset instead of the recipe's (cifar10, mnist, fake)")
     p.add_argument(
         "--preprocessing", choices=PREPROCESSING, help="input preprocessing instead of the recipe's"
     )
     p.add_argument("--init", choices=INIT_SCHEMES, help="weight initialization scheme")
-    p.add_argument("--momentum", type=float, help="SGD momentum (0 for plain SGD)")
+    p.add_argument("--momentum", type=real(0.0, 0.999), help="SGD momentum (0: plain SGD)")
     p.add_argument("--shortcut", choices=["A", "B", "C"], help="residual shortcut option")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0), default=0)
     p.add_argument("--model-dir", help="run directory (default: runs/ARCH)")
     p.add_argument(
         "--data-dir",
@@ -43,7 +37,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-eval-images",
-        type=int,
+        type=count(1),
         help="validate and test on the first N images only (smoke runs)",
     )
 
@@ -318,11 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--epochs",
-        type=int,
+        type=count(1),
         help="train this many epochs (instead of the recipe's "
         "iterations; the schedule keeps its boundaries in iterations)",
     )
-    p.add_argument("--steps", type=int, help="train this many iterations in all")
+    p.add_argument("--steps", type=count(1), help="train this many iterations in all")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -338,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cpu-replicas",
-        type=int,
+        type=count(1),
         help="with --strategy mirrored and no GPU: mirror over this many logical CPU "
         "devices (testing and debugging)",
     )
@@ -383,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scales", help="shorter sides Q, e.g. 256,384,512")
     p.add_argument("--skip-corrupt", action="store_true", help="skip undecodable images")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--max-images", type=int)
+    p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=256)
+    p.add_argument("--max-images", type=count(1))
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a SavedModel that takes raw uint8 images")
@@ -395,16 +389,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top classes of PNG/JPEG images")
     _add_model_source(p, ".keras file or exported SavedModel dir")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=count(1), default=5)
     p.add_argument("images", nargs="+")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("tune", help="KerasTuner search over the learning rate")
     _add_run_flags(p)
-    p.add_argument("--max-trials", type=int, default=8)
-    p.add_argument("--epochs-per-trial", type=int, default=2)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--lr-range", type=_csv_floats, default=(1e-3, 1.0), metavar="LOW,HIGH")
+    p.add_argument("--max-trials", type=count(1, MAX_TRIALS), default=8)
+    p.add_argument("--epochs-per-trial", type=count(1), default=2)
+    p.add_argument("--steps-per-epoch", type=count(1))
+    p.add_argument("--lr-range", type=low_high, default=(1e-3, 1.0), metavar="LOW,HIGH")
     p.add_argument("--tune-weight-decay", action="store_true")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_tune)
@@ -442,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as e:
-        # Errors of input (bad file, unknown name, no data) get one clear line, not a trace.
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        # Errors of input (bad file, unknown name, no data) and of the machine (disk
+        # full, read-only directory) get one clear line, not a trace.
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"cnnzoo {args.command}: error: {message}", file=sys.stderr)
         return 2

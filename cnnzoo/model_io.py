@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -109,27 +110,44 @@ def metadata_path(model_path: str | os.PathLike) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
     """Write a file so that readers see the old one or the whole new one, never a part.
 
+    The new file is written beside the target (``.STEM.RANDOM.SUFFIX``, which
+    `stale_temporaries` finds if a kill leaves one) and renamed over it.
+
     Args:
         path: destination.
         write: callable taking a temporary path (in the same directory) and writing it.
+
+    Raises:
+        OSError: the disk is full, the directory read-only...: the message names the
+            file and says that its previous version is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    # mkstemp makes the file 0600; give it the permissions an ordinary open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        # mkstemp makes the file 0600; give it the permissions an ordinary open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as e:
+        raise OSError(
+            e.errno, f"cannot write {path} ({e.strerror or e}); its previous version is kept"
+        ) from e
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def stale_temporaries(directory: str | os.PathLike, stems) -> list[Path]:
+    """Temporary files `atomic_write_bytes` left in `directory` for these stems (killed writes)."""
+    directory = Path(directory)
+    return sorted(p for stem in stems for p in directory.glob(f".{stem}.*") if p.is_file())
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -184,6 +202,12 @@ def load_trained(path: str | os.PathLike, compile: bool = True):
         raise FileNotFoundError(f"no model at {path}")
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a .keras file written by `cnnzoo fit`")
+    if not zipfile.is_zipfile(path):
+        # Keras says "File not found" for these; the file is there, but damaged.
+        raise ValueError(
+            f"{path}: damaged or not a Keras model (a .keras file is a zip archive, this "
+            f"one is not: {path.stat().st_size:,} bytes, truncated or overwritten?)"
+        )
     # Keras walks the layer graph recursively; ResNet-1202 is deeper than Python's
     # default limit. The file's depth is unknown before loading: a margin that
     # covers the zoo's deepest net, restored afterwards.

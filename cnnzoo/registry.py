@@ -99,10 +99,13 @@ def list_models(pattern: str = "*") -> list[str]:
 def _lookup(name: str) -> str:
     _ensure_loaded()
     if name not in _BUILDERS:
-        close = [n for n in _BUILDERS if n.startswith(name.rstrip("0123456789"))] or sorted(
-            _BUILDERS
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(_BUILDERS), n=5, cutoff=0.6)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise KeyError(
+            f"unknown model {name!r}{hint}; `cnnzoo list` shows all {len(_BUILDERS)} models"
         )
-        raise KeyError(f"unknown model {name!r}; known models include: {', '.join(close[:12])}")
     return name
 
 

@@ -280,24 +280,43 @@ def last_value(path: str | Path, column: str) -> float | None:
     return float(rows[-1][column])
 
 
+def _row_key(row: list[str], header: list[str], col: int) -> int | None:
+    """The row's `col` as an int, or None for a row that is not whole (torn, or a header)."""
+    if len(row) != len(header):
+        return None
+    try:
+        return int(float(row[col]))
+    except ValueError:
+        return None
+
+
 def truncate_rows(path: str | Path, column: str, keep_below: int) -> None:
     """Drop CSV rows whose `column` is >= `keep_below`: work after the checkpoint, to be redone.
 
     A kill after a row was written but before the checkpoint of its epoch would
-    otherwise leave that work twice in the logs.
+    otherwise leave that work twice in the logs. Rows that are not whole — the
+    torn tail of a kill during an append, a second header written by an earlier
+    version's concurrent run — are dropped with a warning naming them, so a
+    damaged log is repaired rather than blocking the resume.
     """
     path = Path(path)
     if not path.is_file():
         return
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    rows = list(csv.reader(text.splitlines()))
     if not rows:
         return
     header, body = rows[0], rows[1:]
     if column not in header:
         raise ValueError(f"{path}: CSV without a {column!r} column")
     col = header.index(column)
-    kept = [r for r in body if r and int(float(r[col])) < keep_below]
+    keys = [_row_key(r, header, col) for r in body]
+    if body and not text.endswith("\n"):
+        keys[-1] = None  # a row is whole once its newline is written
+    broken = [i + 2 for i, (r, k) in enumerate(zip(body, keys, strict=True)) if r and k is None]
+    if broken:
+        logging.warning("%s: dropped lines %s, which are not whole rows", path, broken)
+    kept = [r for r, k in zip(body, keys, strict=True) if k is not None and k < keep_below]
     if len(kept) == len(body):
         return
 

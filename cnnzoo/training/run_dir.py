@@ -21,6 +21,7 @@ In a cluster only the chief writes here; every worker reads the checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -29,13 +30,23 @@ from typing import Any
 import keras
 from absl import logging
 
-from cnnzoo.model_io import ModelMetadata, atomic_write_text, load_trained, save_trained
+from cnnzoo.model_io import (
+    ModelMetadata,
+    atomic_write_text,
+    load_trained,
+    save_trained,
+    stale_temporaries,
+)
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training.recipe import Recipe
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.keras"
 BEST = "best.keras"
+# Held (flock) by the process that trains in the directory; holds its pid.
+LOCK_FILE = ".lock"
+# The stems of the files written atomically here (their temporaries are ".STEM.*").
+RUN_FILES = ("run", "checkpoint", "best", "model", "results", "history", "steps", "curves")
 # Identity fields that runs of earlier versions did not write: absent means this.
 IDENTITY_DEFAULTS = {"precision": "float32", "select": "last"}
 
@@ -70,17 +81,48 @@ class RunDirectory:
         return self.path / CHECKPOINT
 
     def start(self, identity: dict[str, Any]) -> bool:
-        """Check the directory against this run; True when it holds its checkpoint.
+        """Lock the directory and check it against this run; True when it holds its checkpoint.
+
+        The chief takes an exclusive lock for the life of the process (another
+        `cnnzoo fit` on the same directory fails at once, naming the holder's pid)
+        and removes the temporary files of writes a kill interrupted.
 
         Raises:
-            ValueError: the directory holds another run's checkpoint (the message
-                lists each differing field, before and now) or is not a run's.
+            ValueError: the path is a file, or the directory holds another run's
+                checkpoint (the message lists each differing field, before and
+                now) or is not a run's.
+            RuntimeError: another process holds the directory.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"--model-dir {self.path} is a file, not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
+        if self.chief:
+            self._lock()
+            for stale in stale_temporaries(self.path, RUN_FILES):
+                logging.info("Removing %s, left by an interrupted write", stale)
+                stale.unlink()
         resuming = self._holds_this_run(identity)
         if self.chief:
             atomic_write_text(self.path / RUN_FILE, json.dumps(identity, indent=2))
         return resuming
+
+    def _lock(self) -> None:
+        import fcntl
+
+        self._lock_file = open(self.path / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "?"
+            self._lock_file.close()
+            raise RuntimeError(
+                f"{self.path} is in use by another cnnzoo fit (pid {holder}); wait for it to "
+                "end or choose another --model-dir"
+            ) from None
+        self._lock_file.truncate(0)
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
 
     def _holds_this_run(self, identity: dict[str, Any]) -> bool:
         run_file = self.path / RUN_FILE

@@ -345,6 +345,15 @@ def _results(spec, data, scores, selection, iterations, trained, seconds) -> dic
     }
 
 
+def _log_resume(run, done: int, initial_epoch: int, epochs: int) -> None:
+    where = (
+        f"iteration {done} (epoch {initial_epoch + 1} of {epochs})"
+        if initial_epoch < epochs
+        else f"iteration {done}: its training is complete; testing and saving it"
+    )
+    logging.info("Resuming %s at %s", run.path, where)
+
+
 def fit(spec: RunSpec, verbose: int | str = "auto", callbacks=()) -> dict[str, Any]:
     """Train (or resume) a run and write everything `run_dir` lists.
 
@@ -382,13 +391,7 @@ def train(
     initial_epoch = min(done // interval, epochs)
     previous_seconds = run.resume_logs(initial_epoch, done) if resuming else 0.0
     if resuming:
-        logging.info(
-            "Resuming %s at iteration %d (epoch %d of %d)",
-            run.path,
-            done,
-            initial_epoch + 1,
-            epochs,
-        )
+        _log_resume(run, done, initial_epoch, epochs)
     if run.chief:
         run.record_session(done)
     metadata = _metadata(spec, data)

@@ -9,6 +9,7 @@ model directory, so rerunning the command continues the search.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from cnnzoo.training import inputs
 from cnnzoo.training.modeling import make_model
 from cnnzoo.training.recipe import Recipe
 
+# A bound on trials and epochs per trial: more is a typo, not a search (days per trial here).
+MAX_TRIALS = 1_000
 # He et al. 2016 hold out 5k of CIFAR-10's 50k training images for validation (§4.2).
 DEFAULT_VAL_SPLIT = 5000
 
@@ -81,6 +84,15 @@ def _search(tuner, data, train, val, spe, epochs, seed, verbose) -> None:
     )
 
 
+def _check_bounds(lr_range, max_trials, epochs_per_trial) -> None:
+    if not 0 < lr_range[0] < lr_range[1] < math.inf:
+        raise ValueError(f"lr range must satisfy 0 < low < high, got {lr_range}")
+    # KerasTuner treats 0 as "no bound": the search would never end (issue 19).
+    for name, value in (("max_trials", max_trials), ("epochs_per_trial", epochs_per_trial)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIALS:
+            raise ValueError(f"{name} must be an int in [1, {MAX_TRIALS}], got {value!r}")
+
+
 def tune(
     arch: str,
     recipe: Recipe,
@@ -112,8 +124,7 @@ def tune(
         The best values, e.g. {"lr": 0.12}; also written to
         ``model_dir/best_overrides.json``, which `cnnzoo fit --overrides` reads.
     """
-    if lr_range[0] <= 0 or lr_range[0] >= lr_range[1]:
-        raise ValueError(f"lr range must satisfy 0 < low < high, got {lr_range}")
+    _check_bounds(lr_range, max_trials, epochs_per_trial)
     recipe, data, train, val, spe, trial_recipe = _trial_data(
         recipe, data_dir, seed, steps_per_epoch, epochs_per_trial
     )
