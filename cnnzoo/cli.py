@@ -203,7 +203,7 @@ def cmd_evaluate(args) -> int:
             paths,
             data=args.data,
             data_dir=args.data_dir,
-            views=args.views or "center",
+            views=args.views,
             scales=_scales(args.scales),
             batch_size=args.batch_size,
             max_images=args.max_images,
@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--views",
         help="test protocol: single, flip, translate (CIFAR); center, 10crop, 144crop, "
-        "dense, multiscale; comma-separated to average several (10crop,dense)",
+        "dense, multiscale; comma-separated to average several (10crop,dense); default: "
+        "the one the model was trained for (single for CIFAR/MNIST, center otherwise)",
     )
     p.add_argument("--scales", help="shorter sides Q, e.g. 256,384,512")
     p.add_argument("--skip-corrupt", action="store_true", help="skip undecodable images")

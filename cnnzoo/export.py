@@ -117,6 +117,12 @@ def _write_directory_atomically(out_dir: Path, write) -> None:
     stays until the new one is complete.
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # What a killed export left beside its target (never the target itself).
+    for stale in [
+        *out_dir.parent.glob(f".{out_dir.name}.tmp-*"),
+        *out_dir.parent.glob(f".{out_dir.name}.old-*"),
+    ]:
+        shutil.rmtree(stale, ignore_errors=True)
     # Not mkdtemp: its 0700 mode would make the export unreadable to a model
     # server running as another user; mkdir honours the umask.
     tmp_dir = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:12]}"
@@ -193,8 +199,21 @@ def _write_archive(model, path: Path, image_shape, class_names: list[str] | None
     import tensorflow as tf
 
     names = tf.constant(class_names) if class_names is not None else None
+    contract = f"images must be uint8 of shape (N, {', '.join(map(str, image_shape))})"
 
     def serve(images):
+        # A signature checks the dtype, not the shape: without these, a single image
+        # or a wrong channel count ends in a graph error deep in the net, and a
+        # fully-convolutional net silently takes another size.
+        shape = tf.shape(images)
+        # Padded, so that a tensor of another rank compares (and fails) too.
+        hwc = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)[1:4]
+        fits = tf.logical_and(
+            tf.equal(tf.size(shape), 4), tf.reduce_all(tf.equal(hwc, list(image_shape)))
+        )
+        checks = [tf.debugging.Assert(fits, [contract, "; got shape", shape])]
+        with tf.control_dependencies(checks):
+            images = tf.identity(images)
         probabilities = model(tf.cast(images, tf.float32), training=False)
         # The contract puts the class probabilities first; auxiliary heads
         # (e.g. GoogLeNet's) follow and are not served.

@@ -252,6 +252,9 @@ def _load_image(file: str, image_shape) -> tuple[np.ndarray, list[str]] | FileEr
         return FileError(file, f"{file}: not a readable image ({_tf_reason(e.message)})")
 
     notices: list[str] = []
+    frames = _gif_frames(data)
+    if frames > 1:
+        notices.append(f"an animated GIF of {frames} frames: the first is classified")
     have = int(image.shape[-1])
     if have != channels:
         image = _convert_channels(image, have, channels)
@@ -266,6 +269,18 @@ def _load_image(file: str, image_shape) -> tuple[np.ndarray, list[str]] | FileEr
         # `.keras` model and the uint8 SavedModel then see the same numbers.
         image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
     return image.numpy(), notices
+
+
+def _gif_frames(data: bytes) -> int:
+    """The number of frames of a GIF, 0 for other formats."""
+    if not data.startswith((b"GIF87a", b"GIF89a")):
+        return 0
+    import tensorflow as tf
+
+    try:
+        return int(tf.io.decode_gif(data).shape[0])
+    except tf.errors.OpError:
+        return 0
 
 
 def _convert_channels(image, have: int, want: int):

@@ -166,3 +166,134 @@ def test_two_fit_commands_on_one_directory(tmp_path):
         if first.poll() is None:
             first.kill()
     assert json.loads((run / "results.json").read_text())["iterations"] == 40
+
+
+def _write_png(path: Path, image) -> None:
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(image).numpy())
+
+
+def _small_model(tmp_path, shape, dataset, class_names):
+    """A `.keras` file `cnnzoo fit` could have written, with the metadata evaluate reads."""
+    from cnnzoo.model_io import save_trained
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(class_names), activation="softmax"),
+        ]
+    )
+    path = tmp_path / f"{dataset}.keras"
+    meta = {"dataset": dataset, "class_names": class_names, "input_shape": list(shape)}
+    save_trained(model, path, meta)
+    return path, model
+
+
+def test_folder_evaluation_uses_the_protocol_the_model_was_trained_for(tmp_path, capsys):
+    """A CIFAR model on a folder: whole images resized to 32x32, not ImageNet centre crops."""
+    import numpy as np
+    import tensorflow as tf
+
+    from cnnzoo.evaluation.evaluate import evaluate_protocol
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 48, 40, 3), dtype=np.uint8)
+    labels = np.array([0, 0, 1, 1])  # cat/0.png, cat/1.png, dog/2.png, dog/3.png
+    for i, image in enumerate(images):
+        _write_png(tmp_path / "data" / ("cat", "dog")[labels[i]] / f"{i}.png", image)
+    path, model = _small_model(tmp_path, (32, 32, 3), "cifar10", ["cat", "dog"])
+    result = evaluate_protocol([path], data=str(tmp_path / "data"))
+    assert result["views"] == "single"
+    assert "resized to 32x32, the model's input" in capsys.readouterr().out
+    whole = tf.image.resize(images.astype("float32"), (32, 32), antialias=True)
+    predicted = np.argmax(model(whole).numpy(), axis=1)
+    assert result["top1_correct"] == int((predicted == labels).sum())
+
+
+def test_colour_images_for_a_grey_model_and_names_that_are_not_utf8(tmp_path):
+    import numpy as np
+
+    from cnnzoo.evaluation.evaluate import evaluate_protocol
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "digits"
+    for digit in ("3", "7"):
+        _write_png(folder / digit / "a.png", rng.integers(0, 256, (28, 28, 3), dtype=np.uint8))
+    # A Latin-1 file name, as old archives hold them.
+    odd = os.fsencode(folder / "7") + b"/caf\xe9.png"
+    with open(odd, "wb") as f:
+        f.write((folder / "7" / "a.png").read_bytes())
+    path, _ = _small_model(tmp_path, (28, 28, 1), "mnist", [str(d) for d in range(10)])
+    result = evaluate_protocol([path], data=str(folder), skip_corrupt=True)
+    assert result["images"] == 3
+
+
+def test_an_animated_gif_is_classified_by_its_first_frame_and_says_so(tmp_path):
+    import numpy as np
+    from _tiny_models import save_tiny_model
+
+    from cnnzoo.predict import Prediction, predict_files
+
+    frames = np.random.default_rng(2).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    gif = tmp_path / "anim.gif"
+    try:
+        from PIL import Image
+    except ImportError:
+        pytest.skip("Pillow is needed to write the test GIF")
+    pictures = [Image.fromarray(f) for f in frames]
+    pictures[0].save(gif, save_all=True, append_images=pictures[1:])
+    [result] = predict_files(save_tiny_model(tmp_path), [gif])
+    assert isinstance(result, Prediction)
+    assert any("animated GIF of 3 frames" in n for n in result.notices)
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    from _tiny_models import save_tiny_model
+
+    from cnnzoo.export import export_saved_model
+
+    root = tmp_path_factory.mktemp("export")
+    return export_saved_model(save_tiny_model(root), root / "saved_model")
+
+
+@pytest.mark.parametrize(
+    "shape", [(32, 32, 3), (2, 32, 32, 1), (2, 40, 40, 3)], ids=["one image", "grey", "size"]
+)
+def test_the_serving_signature_refuses_images_outside_its_contract(export_dir, shape):
+    import numpy as np
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    assert serve(images=tf.zeros((2, 32, 32, 3), tf.uint8))["probabilities"].shape == (2, 6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must be uint8 of shape"):
+        serve(images=tf.constant(np.zeros(shape, np.uint8)))
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_no_half_written_target(tmp_path):
+    """kill -9 during `cnnzoo export`: no half-written target; the next export cleans up."""
+    import signal
+
+    from _tiny_models import save_tiny_model
+
+    model = save_tiny_model(tmp_path)
+    out = tmp_path / "exported"
+    args = [sys.executable, "-m", "cnnzoo.cli", "export", "--model", str(model), "--out", str(out)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".exported.tmp-*")):
+        assert time.monotonic() < deadline and proc.poll() is None, "export never started writing"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "a killed export must not leave its target"
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    assert (out / "saved_model.pb").is_file()
+    assert not list(tmp_path.glob(".exported.*")), "stale temporaries of the killed export"

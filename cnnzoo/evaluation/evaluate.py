@@ -128,11 +128,50 @@ def open_source(
     return test.images, test.labels, test.skipped
 
 
+# Models trained on whole small images (CIFAR-10, MNIST) are tested on the whole
+# image at their input size; the others (image folders, ImageNet) on centre crops.
+WHOLE_IMAGE_DATASETS = ("cifar10", "mnist", "fake")
+
+
+def default_views(meta: dict) -> str:
+    """The protocol a model was trained for, from its metadata: ``single`` or ``center``."""
+    return "single" if meta.get("dataset") in WHOLE_IMAGE_DATASETS else "center"
+
+
+def fit_to_model(images, model: keras.Model, views):
+    """Give a dataset of images the model's channels and, for ``single``, its input size.
+
+    Colour images become grey for a 1-channel model (MNIST's) and grey ones colour
+    for a 3-channel one; under the whole-image protocol an image of another size is
+    resized to the model's input, as its training images were (cnnzoo says so once).
+    In-memory arrays are the model's own dataset and pass unchanged.
+    """
+    import tensorflow as tf
+
+    if not isinstance(images, tf.data.Dataset):
+        return images
+    height, width, channels = model.input_shape[1:]
+
+    def fit(image, label):
+        image = tf.cast(image, tf.float32)
+        if channels == 1:
+            image = tf.image.rgb_to_grayscale(image) if image.shape[-1] == 3 else image
+        elif image.shape[-1] == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        if views == "single" and height and width:
+            image = tf.image.resize(image, (height, width), antialias=True)
+        return image, label
+
+    if views == "single":
+        print(f"note: images are resized to {height}x{width}, the model's input (whole image)")
+    return images.map(fit, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def evaluate_protocol(
     model_paths,
     data: str | None = None,
     data_dir: str | None = None,
-    views="center",
+    views=None,
     scales=None,
     batch_size: int = 64,
     max_images: int | None = None,
@@ -146,7 +185,8 @@ def evaluate_protocol(
         data: the source (see `open_source`); default the first model's dataset.
         data_dir: directory of the official dataset files.
         views: a protocol of `cnnzoo.evaluation.protocols.PROTOCOLS`, or several
-            (a sequence, or comma-separated) whose predictions are averaged.
+            (a sequence, or comma-separated) whose predictions are averaged; None for
+            the one the model was trained for (`default_views`).
         scales: shorter sides Q for the ImageNet protocols; None for their defaults.
         batch_size: crops per model call.
         max_images: evaluate the first N images only.
@@ -172,9 +212,11 @@ def evaluate_protocol(
     data = data or meta.get("dataset")
     if not data:
         raise ValueError(f"{model_paths[0]}: no metadata names its dataset; pass --data")
+    views = views or default_views(meta)
     if isinstance(views, str):
         views = tuple(v.strip() for v in views.split(",")) if "," in views else views
     images, labels, skipped = open_source(data, data_dir, names, skip_corrupt)
+    images = fit_to_model(images, models[0], views)
     options = dict(views=views, scales=scales, batch_size=batch_size, max_images=max_images)
     if len(models) == 1:
         result = protocols.evaluate_views(models[0], images, labels, **options)
