@@ -289,6 +289,11 @@ def cmd_tune(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `cnnzoo` command."""
     parser = argparse.ArgumentParser(prog="cnnzoo", description=__doc__)
+    parser.add_argument(
+        "--tf-logs",
+        action="store_true",
+        help="show TensorFlow's start-up log lines (held back otherwise)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="registered models as a table")
@@ -406,6 +411,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _start_tensorflow_quietly() -> None:
+    """Import TensorFlow and start its devices with its C++ start-up lines held back.
+
+    TensorFlow's native libraries print their start-up log (CUDA stubs, the CPU
+    feature guard, oneDNN) to file descriptor 2 before any log level applies, some
+    of it twice. Those lines go to a temporary file, shown only if the import
+    fails; `--tf-logs` lets them through. Later messages are printed as usual,
+    except the CUDA driver's complaint on machines without one, which
+    TF_CPP_MIN_LOG_LEVEL=3 (set by default) holds back.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            # Import only: starting the devices here would come before `fit
+            # --strategy` can split the CPU into replicas or join a cluster.
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _plain_logging() -> None:
     """Run messages (absl.logging, as TensorFlow's own Python logs) as plain lines on stderr.
 
@@ -423,6 +458,10 @@ def _plain_logging() -> None:
     absl_logging.set_verbosity(absl_logging.INFO)
 
 
+# The commands that start TensorFlow (`list` reads cards and answers at once).
+NEEDS_TENSORFLOW = ("summary", "fit", "evaluate", "export", "predict", "tune")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     # Before TensorFlow starts (nothing above imports it): TensorFlow enables its
@@ -431,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     # Only a default: TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = build_parser().parse_args(argv)
+    if not args.tf_logs:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.command in NEEDS_TENSORFLOW and not args.tf_logs:
+        _start_tensorflow_quietly()
     _plain_logging()
     try:
         return args.func(args)

@@ -1,4 +1,4 @@
-"""Training curves like the papers' figures: loss and accuracy against iterations."""
+"""Training curves like the papers' figures: loss and error (%) against iterations."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def plot_curves(
     title: str = "",
     steps_csv: str | Path | None = None,
 ) -> Path:
-    """Draw training loss and accuracy, and validation accuracy, against iterations.
+    """Draw training and validation loss and error (%) against iterations (He et al. Fig. 6).
 
     Args:
         history_csv: the per-epoch CSV written during `cnnzoo fit`.
@@ -52,17 +52,21 @@ def plot_curves(
         train_loss, train_acc = [r["loss"] for r in epochs], [r["accuracy"] for r in epochs]
     epoch_x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    def error(accuracies):
+        return [100.0 * (1.0 - a) for a in accuracies]
+
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(train_x, train_loss, label="training loss")
-    ax_acc.plot(train_x, train_acc, label="training accuracy")
+    ax_err.plot(train_x, error(train_acc), label="training error")
     if "val_loss" in epochs[0]:
         ax_loss.plot(epoch_x, [r["val_loss"] for r in epochs], marker="o", label="validation loss")
-        ax_acc.plot(
-            epoch_x, [r["val_accuracy"] for r in epochs], marker="o", label="validation accuracy"
-        )
+        val_error = error([r["val_accuracy"] for r in epochs])
+        ax_err.plot(epoch_x, val_error, marker="o", label="validation error")
     ax_loss.set_ylabel("loss")
-    ax_acc.set_ylabel("accuracy")
-    for ax in (ax_loss, ax_acc):
+    ax_err.set_ylabel("error (%)")
+    # The papers' plots look at the last tens of percent, where the nets differ.
+    ax_err.set_ylim(0, min(100.0, 2.0 * max(error(train_acc[len(train_acc) // 4 :]) or [100])))
+    for ax in (ax_loss, ax_err):
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
         ax.legend()
