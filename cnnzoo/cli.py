@@ -208,6 +208,7 @@ def cmd_evaluate(args) -> int:
             batch_size=args.batch_size,
             max_images=args.max_images,
             skip_corrupt=args.skip_corrupt,
+            progress=True,
         )
         for path, member in zip(paths, result.get("members", []), strict=False):
             print(
@@ -227,6 +228,7 @@ def cmd_evaluate(args) -> int:
         return 0
     scores = evaluate(
         _model_path(args),
+        progress=True,
         data_dir=args.data_dir,
         dataset=args.dataset,
         batch_size=args.batch_size,

@@ -161,6 +161,18 @@ def list_image_folder(
     )
 
 
+def path_bytes(paths):
+    """File paths as the bytes the file system holds, for string tensors.
+
+    A name that is not UTF-8 (a Latin-1 name from an old archive) reaches Python as
+    a str with surrogate escapes, which TensorFlow refuses to convert; its bytes
+    read fine, and messages decode them with replacement characters.
+    """
+    if isinstance(paths, tf.Tensor):
+        return paths
+    return [os.fsencode(p) if isinstance(p, str) else p for p in paths]
+
+
 class SkippedFiles:
     """Counts the images skipped because they could not be decoded.
 
@@ -307,7 +319,7 @@ def decode_files(
         raises TensorFlow's own error, which names it; one that cannot be decoded,
         see `decode_images`.
     """
-    paths = tf.convert_to_tensor(paths, dtype=tf.string)
+    paths = tf.convert_to_tensor(path_bytes(paths), dtype=tf.string)
     labels = tf.cast(tf.convert_to_tensor(labels), tf.int32)
     if order is None:
         ds = tf.data.Dataset.from_tensor_slices((paths, labels))
@@ -375,7 +387,7 @@ def folder_epoch(
         every file once in a fresh order; ``epoch`` may be a tensor.
     """
     # Held once as tensors that the per-epoch function captures, not graph constants.
-    paths = tf.constant(source.paths, dtype=tf.string)
+    paths = tf.constant(path_bytes(source.paths), dtype=tf.string)
     labels = tf.constant(source.labels, dtype=tf.int32)
     n = len(source)
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from cnnzoo.pipelines.errors import DataError
 from cnnzoo.pipelines.folder_source import SkippedFiles, decode_images
 from cnnzoo.pipelines.seeds import epoch_order, shuffle_epoch
@@ -179,13 +181,19 @@ def _parser(fmt: RecordFormat) -> Callable:
 
 
 def tfrecord_records(
-    files: Sequence[str], *, file_order: tf.Tensor | None = None, **record_format
+    files: Sequence[str],
+    *,
+    file_order: tf.Tensor | None = None,
+    readable: Sequence[int] | None = None,
+    **record_format,
 ) -> tf.data.Dataset:
     """The parsed records of TFRecord files, not yet decoded.
 
     Args:
         files: the TFRecord files (see `list_tfrecord_files`).
         file_order: optional int tensor of indices into ``files`` (an epoch's shuffle).
+        readable: per file, how many records to read (`scan_records`: those before a
+            corrupted one); None for all.
         **record_format: the fields of `RecordFormat` (image_key, label_key,
             label_offset, num_classes, compression_type).
 
@@ -196,13 +204,17 @@ def tfrecord_records(
     """
     fmt = RecordFormat(**record_format)
     file_t = tf.constant(list(files), dtype=tf.string)
-    names = tf.data.Dataset.from_tensor_slices(file_t)
-    if file_order is not None:
-        names = tf.data.Dataset.from_tensor_slices(file_order).map(lambda i: tf.gather(file_t, i))
+    # -1: read to the end (take(-1) takes everything).
+    count_t = tf.constant(list(readable) if readable is not None else [-1] * len(files), tf.int64)
+    order = file_order if file_order is not None else tf.range(len(files), dtype=tf.int64)
+    names = tf.data.Dataset.from_tensor_slices(order).map(
+        lambda i: (tf.gather(file_t, i), tf.gather(count_t, i))
+    )
 
-    def records_of(path):
+    def records_of(path, count):
         return (
             tf.data.TFRecordDataset(path, compression_type=fmt.compression_type)
+            .take(count)
             .enumerate()
             .map(lambda i, record: (path, i, record))
         )
@@ -216,8 +228,38 @@ def tfrecord_records(
     return ds.map(_parser(fmt), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _checked_files(files, fmt: RecordFormat) -> tuple[str, ...]:
-    """The files `files` names, after checking the first one's first record."""
+def scan_records(
+    files: Sequence[str], compression_type: str = "", skip_corrupt: bool = False
+) -> tuple[int, ...]:
+    """How many records of each file can be read: all, or those before a corrupted one.
+
+    TensorFlow stops a file at a record whose checksum fails ("corrupted record at
+    N"), without naming the file; this reads the files once, first, to name it.
+    The rest of a damaged file cannot be found again: with `skip_corrupt` it is
+    skipped (a warning names the file and how many records were kept).
+
+    Raises:
+        DataError: a corrupted record, unless `skip_corrupt`; the file is named.
+    """
+    counts = []
+    for path in files:
+        n = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path, compression_type=compression_type):
+                n += 1
+        except tf.errors.DataLossError as e:
+            found = re.search(r"corrupted record at \d+", e.message)
+            detail = found.group(0) if found else "data loss"
+            where = f"{path}: record {n} is corrupted ({detail})"
+            if not skip_corrupt:
+                raise DataError(f"{where}; --skip-corrupt skips the rest of the file") from None
+            logging.warning("%s; skipping the rest of the file (%d records read)", where, n)
+        counts.append(n)
+    return tuple(counts)
+
+
+def _checked_files(files, fmt: RecordFormat, skip_corrupt: bool):
+    """The files `files` names and their readable records, the first record checked."""
     files = list_tfrecord_files(files)
     check_first_record(
         files[0],
@@ -225,7 +267,7 @@ def _checked_files(files, fmt: RecordFormat) -> tuple[str, ...]:
         label_key=fmt.label_key,
         compression_type=fmt.compression_type,
     )
-    return files
+    return files, scan_records(files, fmt.compression_type, skip_corrupt)
 
 
 def tfrecord_dataset(
@@ -253,8 +295,8 @@ def tfrecord_dataset(
             (see `check_first_record`).
     """
     fmt = RecordFormat(**record_format)
-    files = _checked_files(files, fmt)
-    records = tfrecord_records(files, **dataclasses.asdict(fmt))
+    files, readable = _checked_files(files, fmt, skip_corrupt)
+    records = tfrecord_records(files, readable=readable, **dataclasses.asdict(fmt))
     ds = decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -285,11 +327,13 @@ def tfrecord_epoch(
         ``epoch -> dataset`` of that epoch's decoded ``(uint8 (H, W, 3), int32 label)``.
     """
     fmt = RecordFormat(**record_format)
-    files = _checked_files(files, fmt)
+    files, readable = _checked_files(files, fmt, skip_corrupt)
 
     def epoch_dataset(epoch):
         order = epoch_order(len(files), seed, epoch)
-        records = tfrecord_records(files, file_order=order, **dataclasses.asdict(fmt))
+        records = tfrecord_records(
+            files, file_order=order, readable=readable, **dataclasses.asdict(fmt)
+        )
         records = shuffle_epoch(records, seed, epoch, shuffle_buffer)
         return decode_images(records, skip_corrupt=skip_corrupt, skipped=skipped)
 

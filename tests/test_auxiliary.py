@@ -7,10 +7,10 @@ import json
 import keras
 import numpy as np
 import pytest
+from _recipes import fake_recipe
 
 from cnnzoo import registry
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, inference_model, supports_aux_heads
-from cnnzoo.training.recipes import Recipe
 from cnnzoo.training.trainer import RunSpec, fit
 
 
@@ -97,16 +97,7 @@ def test_fit_trains_with_aux_heads_and_saves_the_main_classifier(tmp_path, monke
     monkeypatch.setitem(registry._BUILDERS, "tiny_aux", _two_aux_net)
     monkeypatch.setitem(registry._CARDS, "tiny_aux", card)
     assert supports_aux_heads("tiny_aux")
-    recipe = Recipe(name="test", source="test").override(
-        dataset="fake",
-        preprocessing="scale_01",
-        augment=False,
-        batch_size=64,
-        total_steps=6,
-        lr=0.05,
-        weight_decay=0.0,
-        aux_loss_weight=0.3,
-    )
+    recipe = fake_recipe(total_steps=6, aux_loss_weight=0.3)
     run = tmp_path / "run"
     results = fit(RunSpec("tiny_aux", recipe, run, max_eval_images=64), verbose=0)
     assert 0.0 <= results["test_accuracy"] <= 1.0

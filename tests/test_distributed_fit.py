@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _cluster import start_workers, wait_all
+from _recipes import fake_recipe
 
 from cnnzoo.training.recipes import Recipe
 from cnnzoo.training.trainer import RunSpec, train
@@ -33,19 +34,9 @@ TOL = 1e-5
 
 
 def _recipe(**changes) -> Recipe:
-    base = Recipe(name="test", source="test").override(
-        dataset="fake",
-        preprocessing="per_pixel_mean",
-        augment=False,
-        batch_size=16,
-        total_steps=6,
-        validate_every=3,
-        lr=0.002,
-        momentum=0.9,
-        weight_decay=1e-3,
-        lr_multipliers=[["bias$", 2.0]],
-    )
-    return base.override(**changes)
+    base = fake_recipe(preprocessing="per_pixel_mean", batch_size=16, total_steps=6)
+    base = base.override(validate_every=3, lr=0.002, weight_decay=1e-3)
+    return base.override(lr_multipliers=[["bias$", 2.0]], **changes)
 
 
 def _spec(arch: str, recipe: Recipe, model_dir: Path, **fields) -> RunSpec:

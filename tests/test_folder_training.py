@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from _recipes import fake_recipe
 
 from cnnzoo.cli import main
 from cnnzoo.training.inputs import folder_inputs
-from cnnzoo.training.recipes import Recipe
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +30,8 @@ def _tree(root, per_class=12, size=(40, 52)):
 
 
 def _recipe(**changes):
-    base = Recipe(name="test", source="test").override(
-        dataset="fake",
-        preprocessing="per_channel_standardize",
-        batch_size=8,
-        total_steps=6,
-        lr=0.05,
-        weight_decay=0.0,
-        image_augment="inception",
-    )
-    return base.override(**changes)
+    base = fake_recipe(preprocessing="per_channel_standardize", batch_size=8, total_steps=6)
+    return base.override(augment=True, image_augment="inception", **changes)
 
 
 def test_folder_inputs_shapes_and_views(tmp_path):

@@ -42,15 +42,9 @@ def weights(model: keras.Model) -> list[np.ndarray]:
 
 
 def test_scheme_names():
-    assert set(INIT_SCHEMES) == {
-        "glorot_uniform",
-        "caffe_xavier",
-        "msra",
-        "he_normal",
-        "wu2016_cifar_gaussian",
-        "caffe_cifar10_quick",
-        "alexnet",
-    }
+    # The papers' schemes; the recipe schema's list must name each implemented one
+    # (tests/test_recipe_schema.py checks the two are equal).
+    assert {"msra", "caffe_xavier", "caffe_cifar10_quick", "alexnet"} <= set(INIT_SCHEMES)
 
 
 @pytest.mark.parametrize(

@@ -206,3 +206,23 @@ def test_cifar10_through_tfrecords_matches_the_binary_reader(cifar10_dir, tmp_pa
     got = list(tfrecord_dataset(path, num_classes=cifar10.NUM_CLASSES).as_numpy_iterator())
     np.testing.assert_array_equal(np.stack([x for x, _ in got]), images)
     np.testing.assert_array_equal(np.array([y for _, y in got]), labels)
+
+
+@pytest.mark.fault
+def test_a_corrupted_record_names_its_file_or_ends_that_file(tmp_path, data, caplog):
+    """A checksum failure inside a file: TensorFlow's own error names no file (issue 19)."""
+    import logging
+
+    images, labels = data
+    encoded = [tf.io.encode_png(x).numpy() for x in images[:6]]
+    path = write_tfrecord(tmp_path / "bad.tfrecord", encoded, labels[:6])
+    good = write_tfrecord(tmp_path / "good.tfrecord", encoded[:2], labels[:2])
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # inside the fourth record's payload
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"bad\.tfrecord: record 3 is corrupted"):
+        tfrecord_dataset([path, good])
+    with caplog.at_level(logging.WARNING):
+        got = list(tfrecord_dataset([path, good], skip_corrupt=True).as_numpy_iterator())
+    assert sorted(int(y) for _, y in got) == sorted([*labels[:3], *labels[:2]])
+    assert "skipping the rest of the file (3 records read)" in caplog.text

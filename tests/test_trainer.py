@@ -8,9 +8,10 @@ import json
 import keras
 import numpy as np
 import pytest
+from _recipes import fake_recipe
 
 from cnnzoo.training import callbacks as cb
-from cnnzoo.training.recipes import Recipe, get_recipe
+from cnnzoo.training.recipes import get_recipe
 from cnnzoo.training.trainer import RunSpec, fit, resolve_length
 
 pytestmark = pytest.mark.slow
@@ -36,17 +37,7 @@ def test_resolve_length_interval_and_flags(tmp_path):
     assert short.recipe.schedule.total_steps == 30 and interval == 30
 
 
-def _fake_recipe(**changes) -> Recipe:
-    base = Recipe(name="test", source="test").override(
-        dataset="fake",
-        preprocessing="scale_01",
-        augment=False,
-        batch_size=64,
-        total_steps=10,
-        lr=0.05,
-        weight_decay=0.0,
-    )
-    return base.override(**changes)
+_fake_recipe = fake_recipe
 
 
 def test_validate_every_and_half_life(tmp_path):

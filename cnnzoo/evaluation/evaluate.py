@@ -19,6 +19,7 @@ def evaluate(
     dataset: str | None = None,
     batch_size: int = 256,
     max_images: int | None = None,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Evaluate a `.keras` model written by `cnnzoo fit` on its dataset's test split.
 
@@ -28,6 +29,7 @@ def evaluate(
         dataset: dataset name; defaults to the one in the model's metadata.
         batch_size: evaluation batch size.
         max_images: evaluate on the first N test images only.
+        progress: show a progress bar with the time left.
 
     Returns:
         `score_dataset`'s dict: ``top1_accuracy``, ``top5_accuracy``, ``loss``,
@@ -48,10 +50,13 @@ def evaluate(
     images, labels = data.test
     if max_images is not None:
         images, labels = images[:max_images], labels[:max_images]
-    return score_dataset(model, pipe.eval_dataset(images, labels, batch_size))
+    batches = pipe.eval_dataset(images, labels, batch_size)
+    return score_dataset(model, batches, progress=len(images) if progress else False)
 
 
-def score_dataset(model: keras.Model, dataset) -> dict[str, float | int]:
+def score_dataset(
+    model: keras.Model, dataset, progress: bool | int = False
+) -> dict[str, float | int]:
     """Top-1 / top-5 accuracy and mean loss over a finite dataset of (images, labels).
 
     The figures `model.evaluate` gives with Keras's sparse cross-entropy and
@@ -61,6 +66,9 @@ def score_dataset(model: keras.Model, dataset) -> dict[str, float | int]:
     ``tools/bench_train.py``, Keras's evaluate and predict loops stall for whole
     multiples of ~2.5 s between batches on this 2-core machine, 999 against 1,285
     images/s for ResNet-20 at batch 256. Auxiliary heads, if any, are not evaluated.
+
+    `progress` shows Keras's progress bar (images done, rate; given the number of
+    images, an int, also the time left).
 
     Returns:
         `cnnzoo.evaluation.metrics.TopKTally.result`'s dict, with ``loss``.
@@ -75,10 +83,18 @@ def score_dataset(model: keras.Model, dataset) -> dict[str, float | int]:
         return tf.cast(out, tf.float32), tf.cast(loss, tf.float64)
 
     tally = TopKTally()
+    bar = progress_bar(None if progress is True else progress) if progress else None
     for x, y in dataset:
         scores, losses = scores_and_losses(x, y)
         tally.add(scores.numpy(), y.numpy(), losses.numpy())
+        if bar is not None:
+            bar.add(len(y))
     return tally.result()
+
+
+def progress_bar(total: int | None) -> keras.utils.Progbar:
+    """Keras's progress bar over `total` images (None: unknown, no time left shown)."""
+    return keras.utils.Progbar(total, unit_name="image")
 
 
 def _remap_labels(test: TestImages, model_names, where: str) -> TestImages:
@@ -167,6 +183,20 @@ def fit_to_model(images, model: keras.Model, views):
     return images.map(fit, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _load_members(model_paths):
+    """The models of `model_paths` (one path or several) and the first's metadata."""
+    if isinstance(model_paths, (str, Path)):
+        model_paths = [model_paths]
+    if not model_paths:
+        raise ValueError("no model to evaluate")
+    loaded = [load_trained(p, compile=False) for p in model_paths]
+    names = loaded[0][1].get("class_names")
+    for path, (_, other) in zip(model_paths[1:], loaded[1:], strict=True):
+        if other.get("class_names") != names:
+            raise ValueError(f"{path}: its classes differ from those of {model_paths[0]}")
+    return [m for m, _ in loaded], loaded[0][1]
+
+
 def evaluate_protocol(
     model_paths,
     data: str | None = None,
@@ -176,6 +206,7 @@ def evaluate_protocol(
     batch_size: int = 64,
     max_images: int | None = None,
     skip_corrupt: bool = False,
+    progress: bool = False,
 ) -> dict:
     """Evaluate one model, or the ensemble of several, under a paper's test protocol.
 
@@ -191,6 +222,7 @@ def evaluate_protocol(
         batch_size: crops per model call.
         max_images: evaluate the first N images only.
         skip_corrupt: skip undecodable images instead of stopping at the first.
+        progress: show a progress bar.
 
     Returns:
         `evaluate_views`' dict (errors in percent, accuracies as fractions); for an
@@ -198,17 +230,9 @@ def evaluate_protocol(
     """
     from cnnzoo.evaluation import protocols
 
-    if isinstance(model_paths, (str, Path)):
-        model_paths = [model_paths]
-    if not model_paths:
-        raise ValueError("no model to evaluate")
-    loaded = [load_trained(p, compile=False) for p in model_paths]
-    models = [m for m, _ in loaded]
-    meta = loaded[0][1]
+    models, meta = _load_members(model_paths)
     names = meta.get("class_names")
-    for path, (_, other) in zip(model_paths[1:], loaded[1:], strict=True):
-        if other.get("class_names") != names:
-            raise ValueError(f"{path}: its classes differ from those of {model_paths[0]}")
+    model_paths = [model_paths] if isinstance(model_paths, (str, Path)) else model_paths
     data = data or meta.get("dataset")
     if not data:
         raise ValueError(f"{model_paths[0]}: no metadata names its dataset; pass --data")
@@ -218,6 +242,7 @@ def evaluate_protocol(
     images, labels, skipped = open_source(data, data_dir, names, skip_corrupt)
     images = fit_to_model(images, models[0], views)
     options = dict(views=views, scales=scales, batch_size=batch_size, max_images=max_images)
+    options["progress"] = progress
     if len(models) == 1:
         result = protocols.evaluate_views(models[0], images, labels, **options)
     else:

@@ -79,6 +79,8 @@ class ViewOptions:
             cnnzoo models output posteriors (the default).
         antialias: low-pass filter when rescaling (as PIL does).
         max_images: evaluate the first N images only.
+        progress: show Keras's progress bar (with the time left when the number
+            of images is known).
     """
 
     views: str | Sequence[str] = "center"
@@ -89,6 +91,7 @@ class ViewOptions:
     from_logits: bool = False
     antialias: bool = True
     max_images: int | None = None
+    progress: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,6 +386,7 @@ def _member_predictions(
     if not members:
         raise ValueError("no models to evaluate")
     seen, limit = 0, options.max_images
+    bar = _progress(images, limit) if options.progress else None
     for chunk, chunk_labels in _chunks(images, labels, options.batch_size):
         if limit is not None:
             if seen >= limit:
@@ -390,7 +394,17 @@ def _member_predictions(
             chunk, chunk_labels = chunk[: limit - seen], chunk_labels[: limit - seen]
         seen += len(chunk)
         probs = [_predict_chunk(m, chunk, runs, options) for m in members]
+        if bar is not None:
+            bar.add(len(chunk))
         yield probs, class_labels(chunk_labels)
+
+
+def _progress(images, limit: int | None) -> keras.utils.Progbar:
+    """A progress bar over the images: their number is known for arrays, not for streams."""
+    total = len(images) if isinstance(images, np.ndarray) else None
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    return keras.utils.Progbar(total, unit_name="image")
 
 
 def _ensemble(models, images, labels, options: ViewOptions) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,21 @@ def read_csv_rows(path: str | Path, key: str) -> list[dict[str, float]]:
     return [rows[k] for k in sorted(rows)]
 
 
+def _curve_data(history_csv, steps_csv):
+    """The validation rows, and the training curve (x, loss, accuracy) at its finest."""
+    epochs = read_csv_rows(history_csv, "epoch")
+    if not epochs:
+        raise ValueError(f"{history_csv}: no epochs recorded, nothing to plot")
+    windows = (
+        read_csv_rows(steps_csv, "iteration") if steps_csv and Path(steps_csv).is_file() else []
+    )
+    if windows:
+        x = [r["iteration"] for r in windows]
+        return epochs, (x, [r["loss"] for r in windows], [r["accuracy"] for r in windows])
+    x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
+    return epochs, (x, [r["loss"] for r in epochs], [r["accuracy"] for r in epochs])
+
+
 def plot_curves(
     history_csv: str | Path,
     out_png: str | Path,
@@ -38,18 +53,7 @@ def plot_curves(
     matplotlib.use("Agg")  # headless: no display on servers
     import matplotlib.pyplot as plt
 
-    epochs = read_csv_rows(history_csv, "epoch")
-    if not epochs:
-        raise ValueError(f"{history_csv}: no epochs recorded, nothing to plot")
-    windows = (
-        read_csv_rows(steps_csv, "iteration") if steps_csv and Path(steps_csv).is_file() else []
-    )
-    if windows:
-        train_x = [r["iteration"] for r in windows]
-        train_loss, train_acc = [r["loss"] for r in windows], [r["accuracy"] for r in windows]
-    else:
-        train_x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
-        train_loss, train_acc = [r["loss"] for r in epochs], [r["accuracy"] for r in epochs]
+    epochs, (train_x, train_loss, train_acc) = _curve_data(history_csv, steps_csv)
     epoch_x = [r.get("iterations", r["epoch"] + 1) for r in epochs]
 
     def error(accuracies):
