@@ -65,6 +65,71 @@ def test_tune_refuses_a_search_without_end(tmp_path, trials):
         tune("resnet20", get_recipe("he2016_cifar"), tmp_path, max_trials=trials)
 
 
+def _tune_args(model_dir, trials: int, steps: int) -> list[str]:
+    args = ["tune", "--arch", "resnet20", "--dataset", "fake", "--batch-size", "16"]
+    args += ["--max-trials", str(trials), "--epochs-per-trial", "1"]
+    args += ["--steps-per-epoch", str(steps), "--val-split", "64", "--max-eval-images", "32"]
+    return args + ["--model-dir", str(model_dir), "--verbose", "0"]
+
+
+def _scored_trials(model_dir: Path) -> list[str]:
+    return sorted(t["trial"] for t in json.loads((model_dir / "trials.json").read_text()))
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_trial_resumes_to_its_bound(tmp_path):
+    """kill -9 during the second trial; the rerun finishes the search with 3 scored trials."""
+    model_dir = tmp_path / "search"
+    args = [sys.executable, "-m", "cnnzoo.cli", *_tune_args(model_dir, 3, 60)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.Popen(args, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (model_dir / "tune" / "trial_1").is_dir():
+            assert time.monotonic() < deadline and first.poll() is None, "trial 1 never started"
+            time.sleep(0.2)
+        first.kill()
+    finally:
+        first.wait(timeout=60)
+    assert not (model_dir / "best_overrides.json").exists()
+    rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert _scored_trials(model_dir) == ["0", "1", "2"]
+    assert 1e-3 <= json.loads((model_dir / "best_overrides.json").read_text())["lr"] <= 1.0
+
+
+def test_a_search_gives_back_each_trials_graphs(tmp_path):
+    """Trials 3-5 leave no traced gradient behind (each held a training graph: issue 19)."""
+    import gc
+
+    from tensorflow.python.framework import func_graph
+
+    from cnnzoo.training.graph_memory import custom_gradient_count
+    from cnnzoo.training.recipes import get_recipe
+    from cnnzoo.training.tuner import tune
+
+    recipe = get_recipe("he2016_cifar").override({"data.dataset": "fake", "data.batch_size": 16})
+
+    def search(trials):
+        tune(
+            "resnet20",
+            recipe,
+            tmp_path,
+            max_trials=trials,
+            steps_per_epoch=1,
+            epochs_per_trial=1,
+            max_eval_images=32,
+            verbose=0,
+        )
+        gc.collect()
+        graphs = sum(isinstance(o, func_graph.FuncGraph) for o in gc.get_objects())
+        return custom_gradient_count(), graphs
+
+    after_two = search(2)
+    assert search(5) == after_two
+    assert _scored_trials(tmp_path) == ["0", "1", "2", "3", "4"]
+
+
 def test_unknown_arch_suggests_close_names():
     import cnnzoo
 

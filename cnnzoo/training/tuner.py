@@ -19,6 +19,7 @@ from cnnzoo.model_io import atomic_write_text
 from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import load_dataset
 from cnnzoo.training import inputs
+from cnnzoo.training.graph_memory import released_gradients
 from cnnzoo.training.modeling import make_model
 from cnnzoo.training.recipe import Recipe
 
@@ -39,6 +40,18 @@ def _trial_data(recipe: Recipe, data_dir, seed: int, steps_per_epoch, epochs_per
     spe = steps_per_epoch or pipe.steps_per_epoch(len(train[0]), recipe.data.batch_size)
     trial_recipe = recipe.in_steps(spe).scaled_to(spe * epochs_per_trial)
     return recipe, data, train, val, spe, trial_recipe
+
+
+class _RandomSearch(kt.RandomSearch):
+    """KerasTuner's random search, giving back each trial's traced graphs when it ends.
+
+    Without it a 20-trial search grows by one training graph per trial (see
+    `cnnzoo.training.graph_memory`).
+    """
+
+    def run_trial(self, trial, *args, **kwargs):
+        with released_gradients():
+            return super().run_trial(trial, *args, **kwargs)
 
 
 def _best_trial(tuner, model_dir: Path) -> dict[str, float]:
@@ -80,6 +93,7 @@ def _search(tuner, data, train, val, spe, epochs, seed, verbose) -> None:
         steps_per_epoch=spe,
         epochs=epochs,
         validation_data=pipe.eval_dataset(*val, data.batch_size * 2),
+        shuffle=False,  # the stream shuffles itself; Keras warns about a dataset otherwise
         verbose=verbose,
     )
 
@@ -137,7 +151,7 @@ def tune(
         model_recipe = trial_recipe.override(changes)
         return make_model(arch, model_recipe, data, train[0], spe, seed, **(arch_options or {}))
 
-    tuner = kt.RandomSearch(
+    tuner = _RandomSearch(
         build,
         objective="val_accuracy",
         max_trials=max_trials,
