@@ -91,6 +91,15 @@ def _model_path(args) -> str:
     return str(verified_path(args.arch, args.weights))
 
 
+def _add_inference_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "auto"],
+        help="compute in this precision instead of the model's own (auto: bfloat16 where "
+        "the CPU or GPU computes it natively, float32 elsewhere)",
+    )
+
+
 def _arch_options(args) -> dict:
     return {"shortcut": args.shortcut} if args.shortcut else {}
 
@@ -209,6 +218,7 @@ def cmd_evaluate(args) -> int:
             max_images=args.max_images,
             skip_corrupt=args.skip_corrupt,
             progress=True,
+            precision=args.precision,
         )
         for path, member in zip(paths, result.get("members", []), strict=False):
             print(
@@ -225,6 +235,7 @@ def cmd_evaluate(args) -> int:
         )
         if "skipped" in result:
             print(result["skipped"])
+        _print_precision(result)
         return 0
     scores = evaluate(
         _model_path(args),
@@ -233,21 +244,31 @@ def cmd_evaluate(args) -> int:
         dataset=args.dataset,
         batch_size=args.batch_size,
         max_images=args.max_images,
+        precision=args.precision,
     )
     print(
         f"top-1 accuracy {scores['top1_accuracy']:.4f}  top-5 accuracy "
         f"{scores['top5_accuracy']:.4f}  loss {scores['loss']:.4f}  ({scores['images']} images)"
     )
+    _print_precision(scores)
     return 0
+
+
+def _print_precision(scores: dict) -> None:
+    if "precision" in scores:
+        print(f"computed in {scores['precision']['policy']} ({scores['precision']['why']})")
 
 
 def cmd_export(args) -> int:
     from cnnzoo.export import export_saved_model
 
-    out = export_saved_model(_model_path(args), args.out, overwrite=args.overwrite)
+    out = export_saved_model(
+        _model_path(args), args.out, overwrite=args.overwrite, precision=args.precision
+    )
+    computes = f", computing in {args.precision}" if args.precision else ""
     print(
         f"SavedModel written to {out} (signature serving_default: uint8 images -> "
-        "probabilities, class_index)"
+        f"probabilities, class_index{computes})"
     )
     return 0
 
@@ -255,7 +276,9 @@ def cmd_export(args) -> int:
 def cmd_predict(args) -> int:
     from cnnzoo.predict import FileError, format_predictions, predict_files
 
-    results = predict_files(_model_path(args), args.images, top_k=args.top)
+    results = predict_files(
+        _model_path(args), args.images, top_k=args.top, precision=args.precision
+    )
     print(format_predictions(results), end="")
     return 1 if any(isinstance(r, FileError) for r in results) else 0
 
@@ -350,10 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--precision",
-        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        choices=["float32", "mixed_bfloat16", "mixed_float16", "auto"],
         default="float32",
         help="Keras dtype policy; the outputs and the loss stay float32, and "
-        "mixed_float16 scales the loss",
+        "mixed_float16 scales the loss. auto: mixed_bfloat16 where the CPU (AVX-512 BF16, "
+        "AMX) or GPU computes bfloat16 natively, float32 elsewhere",
     )
     p.add_argument(
         "--select",
@@ -387,18 +411,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-corrupt", action="store_true", help="skip undecodable images")
     p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=256)
     p.add_argument("--max-images", type=count(1))
+    _add_inference_precision(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="write a SavedModel that takes raw uint8 images")
     _add_model_source(p, "a .keras file written by `cnnzoo fit`")
     p.add_argument("--out", required=True, help="e.g. saved_models/resnet20")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    _add_inference_precision(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top classes of PNG/JPEG images")
     _add_model_source(p, ".keras file or exported SavedModel dir")
     p.add_argument("--top", type=count(1), default=5)
     p.add_argument("images", nargs="+")
+    _add_inference_precision(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("tune", help="KerasTuner search over the learning rate")

@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.compute_dtype import in_policy, policy_for
 from cnnzoo.model_io import load_trained
 
 EXPORT_METADATA_FILE = "cnnzoo.json"
@@ -36,6 +37,7 @@ def export_saved_model(
     class_names: list[str] | None = None,
     overwrite: bool = False,
     metadata: dict[str, Any] | None = None,
+    precision: str | None = None,
 ) -> Path:
     """Write a trained model as a SavedModel whose signature takes raw uint8 images.
 
@@ -55,6 +57,9 @@ def export_saved_model(
             holds a SavedModel (or nothing) is replaced, never another directory.
         metadata: metadata of a keras.Model passed as `model`; ignored (in favour
             of the sidecar) when `model` is a path.
+        precision: the SavedModel computes in "float32", "bfloat16" or "auto"
+            (`cnnzoo.compute_dtype`) rather than the model's own; its inputs (uint8)
+            and outputs (float32 probabilities) stay as they are.
 
     Returns:
         The path of the written SavedModel directory.
@@ -69,6 +74,10 @@ def export_saved_model(
     # Before loading anything: a refused destination should fail fast.
     _check_destination(out_dir, overwrite)
     model, metadata, source = _load(model, metadata)
+    if precision is not None:
+        policy, why = policy_for(precision)
+        model = in_policy(model, policy)
+        metadata = {**metadata, "inference_precision": {"policy": policy, "why": why}}
     image_shape = _image_shape(model, metadata, source)
     class_names = _class_names(model, source, class_names or metadata.get("class_names"))
     # The JSON records what the signature was built with, so that apps and

@@ -181,8 +181,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return ModelMetadata.read(path).as_dict()
 
 
-def load_trained(path: str | os.PathLike, compile: bool = True):
+def load_trained(path: str | os.PathLike, compile: bool = True, precision: str | None = None):
     """Load a `.keras` model in safe mode, with its metadata.
+
+    Args:
+        path: the `.keras` file.
+        compile: restore the optimizer and loss too.
+        precision: compute in "float32", "bfloat16" or "auto" (`compute_dtype`) rather
+            than in the precision the model was saved in (None); for inference: the
+            model is rebuilt, uncompiled. The metadata's ``inference_precision`` says
+            which policy and why.
 
     Returns:
         (model, metadata dict).
@@ -213,4 +221,11 @@ def load_trained(path: str | os.PathLike, compile: bool = True):
     # covers the zoo's deepest net, restored afterwards.
     with recursion_limit(LOAD_RECURSION_LIMIT):
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
-    return model, read_metadata(path)
+        metadata = read_metadata(path)
+        if precision is not None:
+            from cnnzoo.compute_dtype import in_policy, policy_for
+
+            policy, why = policy_for(precision)
+            model = in_policy(model, policy)
+            metadata["inference_precision"] = {"policy": policy, "why": why}
+    return model, metadata

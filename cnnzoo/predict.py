@@ -62,7 +62,10 @@ class FileError:
 
 
 def predict_files(
-    model_path: str | os.PathLike, files: Sequence[str | os.PathLike], top_k: int = 5
+    model_path: str | os.PathLike,
+    files: Sequence[str | os.PathLike],
+    top_k: int = 5,
+    precision: str | None = None,
 ) -> list[Prediction | FileError]:
     """Classify image files (PNG, JPEG, and whatever else `tf.io.decode_image` reads).
 
@@ -71,6 +74,9 @@ def predict_files(
             SavedModel directory written by `cnnzoo.export.export_saved_model`.
         files: the image files.
         top_k: how many classes to report per image (at most the number of classes).
+        precision: compute a `.keras` model in "float32", "bfloat16" or "auto" instead
+            of the precision it was saved in; a SavedModel computes in the one it
+            was exported with.
 
     Returns:
         One `Prediction` or `FileError` per file, in the order of `files`.
@@ -81,7 +87,7 @@ def predict_files(
     """
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
-    model = _load_model(Path(model_path))
+    model = _load_model(Path(model_path), precision)
     k = min(top_k, model.num_classes)
 
     results: list[Prediction | FileError | None] = [None] * len(files)
@@ -146,11 +152,16 @@ class _Model:
         self.class_names = class_names
 
 
-def _load_model(path: Path) -> _Model:
+def _load_model(path: Path, precision: str | None = None) -> _Model:
     """Load a `.keras` file or an exported SavedModel directory, with its class names."""
     if path.is_dir():
+        if precision is not None:
+            raise ValueError(
+                f"{path}: a SavedModel computes in the precision it was exported with; "
+                "--precision applies to .keras files (export with --precision bfloat16)"
+            )
         return _load_saved_model(path)
-    model, metadata = load_trained(path, compile=False)
+    model, metadata = load_trained(path, compile=False, precision=precision)
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4:
         raise ValueError(f"{path}: expected one image input of shape (N, H, W, C), got {shape}")

@@ -99,3 +99,69 @@ def test_under_xla():
     eager = layer(x, training=False)
     jitted = tf.function(lambda t: layer(t, training=True), jit_compile=True)(x)
     assert jitted.shape == eager.shape and np.isfinite(jitted.numpy()).all()
+
+
+def _bf16_step(layer, x, upstream):
+    """One training step of `layer`: output, input gradient and weights after it, as float32."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+    grads = tape.gradient(loss, [x] + [v.value for v in layer.trainable_variables])
+    as_f32 = [tf.cast(t, tf.float32).numpy() for t in [y, *grads]]
+    return y.dtype, as_f32, layer.get_weights()
+
+
+def test_bfloat16_runs_in_bfloat16_and_agrees_with_float32():
+    # issue 22: the kernel is fed bfloat16 (no casts around it); statistics stay float32.
+    ref, _ = _pair(momentum=0.9)
+    bf16 = FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    bf16.build((None, 5, 6, 4))
+    bf16.set_weights(ref.get_weights())
+    x = np.random.default_rng(8).normal(2.0, 3.0, (8, 5, 6, 4)).astype("float32")
+    upstream = tf.constant(np.random.default_rng(9).normal(size=x.shape), tf.float32)
+    dtype, got, weights = _bf16_step(bf16, tf.constant(x, tf.bfloat16), upstream)
+    _, want, ref_weights = _bf16_step(ref, tf.constant(x), upstream)
+    assert dtype == tf.bfloat16 and bf16.moving_mean.dtype == "float32"
+    graph = (
+        tf.function(lambda t: bf16(t, training=True))
+        .get_concrete_function(tf.TensorSpec((8, 5, 6, 4), tf.bfloat16))
+        .graph
+    )
+    kernels = [op for op in graph.get_operations() if op.type == "FusedBatchNormV3"]
+    assert [op.inputs[0].dtype for op in kernels] == [tf.bfloat16]
+    # bfloat16 keeps 8 significant bits: relative error 2^-8 of each quantity's scale.
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_allclose(b, a, atol=2**-7 * np.abs(a).max())
+    for a, b in zip(ref_weights, weights, strict=True):
+        np.testing.assert_allclose(b, a, rtol=2**-7, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "train_in, load_in", [("mixed_bfloat16", "float32"), ("float32", "mixed_bfloat16")]
+)
+def test_a_model_trained_in_one_precision_loads_in_the_other(tmp_path, train_in, load_in):
+    def model(policy):
+        return keras.Sequential(
+            [
+                keras.Input((4, 4, 3)),
+                keras.layers.Conv2D(4, 3, dtype=policy),
+                FusedBatchNormalization(dtype=policy),
+                keras.layers.GlobalAveragePooling2D(dtype=policy),
+            ]
+        )
+
+    x = np.random.default_rng(10).normal(size=(16, 4, 4, 3)).astype("float32")
+    trained = model(train_in)
+    trained.compile(optimizer="sgd", loss="mse")
+    trained.fit(x, np.ones((16, 4)), epochs=2, verbose=0)
+    trained.save_weights(tmp_path / "m.weights.h5")
+    other = model(load_in)
+    other.load_weights(tmp_path / "m.weights.h5")
+    for a, b in zip(trained.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(
+        np.asarray(other(x, training=False), "float32"),
+        np.asarray(trained(x, training=False), "float32"),
+        atol=0.05,
+    )

@@ -96,6 +96,18 @@ def test_rows_refuse_what_they_cannot_do(row, message):
         parse_contender(row)
 
 
+def test_bfloat16_rows_and_where_they_are_timed(capsys):
+    from bench.harness import without_emulated_bf16
+
+    rows = [parse_contender(r) for r in ("fit", "fit-bf16", "torch-bf16-infer:nchw")]
+    assert [r.get("precision") for r in rows] == [None, "bfloat16", "bfloat16"]
+    assert rows[2]["framework"] == "torch" and rows[2]["memory_format"] == "contiguous"
+    avx2 = {"model": "EPYC", "cores": 2, "isa": ["avx2"], "native_bf16": False}
+    assert without_emulated_bf16(rows, avx2) == rows[:1]
+    assert "fit-bf16, torch-bf16-infer:nchw skipped" in capsys.readouterr().out
+    assert without_emulated_bf16(rows, {**avx2, "native_bf16": True}) == rows
+
+
 def test_the_tables_agree():
     assert set(DEFAULT_CONTENDERS) <= set(CONTENDERS)
     for name, contender in CONTENDERS.items():
@@ -206,4 +218,17 @@ def test_bench_train_times_keras_and_the_fit_path(tmp_path):
     assert "fit/keras = " in done.stdout
     results = json.loads(out.read_text())["results"]
     assert results["fit"]["info"] == {"dataset": "cifar10 (synthetic files)"}
+    assert all(r["images_per_second"][0] > 0 for r in results.values())
+
+
+def test_bench_train_times_the_bfloat16_rows(tmp_path):
+    """The issue-22 rows run (emulated where the CPU has no bfloat16) and give their ratio."""
+    out = tmp_path / "bench.json"
+    argv = [sys.executable, str(_TOOLS / "bench_train.py"), "--emulated-bf16"]
+    argv += ["--contenders", "evaluate,evaluate-bf16,savedmodel-bf16", "--runs", "1"]
+    argv += ["--infer-batch-size", "16", "--infer-batches", "1", "--json", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"evaluate", "evaluate-bf16", "savedmodel-bf16"}
     assert all(r["images_per_second"][0] > 0 for r in results.values())

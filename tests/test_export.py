@@ -225,3 +225,30 @@ def test_failed_overwrite_keeps_the_old_export(exported, tmp_path, monkeypatch):
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir()] == ["sm"]
+
+
+def test_a_bfloat16_export_keeps_the_contract(exported, tmp_path):
+    """issue 22: `export --precision bfloat16` computes in bf16; uint8 in, float32 out."""
+    out = export_saved_model(exported["model_path"], tmp_path / "bf16", precision="bfloat16")
+    serve = tf.saved_model.load(str(out)).signatures["serving_default"]
+    result = serve(images=tf.constant(exported["images"]))
+    assert result["probabilities"].dtype == tf.float32
+    reference = tf.saved_model.load(str(exported["export_dir"])).signatures["serving_default"]
+    want = reference(images=tf.constant(exported["images"]))["probabilities"].numpy()
+    np.testing.assert_allclose(result["probabilities"].numpy(), want, atol=0.02)
+    meta = json.loads((out / EXPORT_METADATA_FILE).read_text())
+    assert meta["inference_precision"] == {"policy": "mixed_bfloat16", "why": "asked for"}
+    bf16_ops = {
+        op.op
+        for f in serve.graph.as_graph_def().library.function
+        for op in f.node_def
+        if "T" in op.attr and op.attr["T"].type == tf.bfloat16.as_datatype_enum
+    }
+    assert "Conv2D" in bf16_ops, bf16_ops
+
+
+def test_predict_precision_applies_to_keras_files_only(exported):
+    from cnnzoo.predict import predict_files
+
+    with pytest.raises(ValueError, match="a SavedModel computes in the precision it was exported"):
+        predict_files(exported["export_dir"], ["x.png"], precision="bfloat16")

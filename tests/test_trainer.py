@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import keras
@@ -156,8 +157,12 @@ def test_fit_under_a_mixed_policy_resumes_with_it(tmp_path, policy):
     assert identity["precision"] == policy
     identity["recipe"]["schedule"]["total_steps"] = 6  # as if the 6-iteration run had been killed
     (run / "run.json").write_text(json.dumps(identity))
-    results = fit(spec, verbose=0)
+    # `--precision auto` resumes in the policy the run began with, whatever this CPU has.
+    results = fit(dataclasses.replace(spec, precision="auto"), verbose=0)
     assert results["iterations"] == 6 and np.isfinite(results["test_loss"])
+    assert results["precision"] == {"policy": policy, "why": "auto: kept from the run resumed"}
+    session = json.loads((run / "sessions.jsonl").read_text().splitlines()[-1])
+    assert session["precision"]["policy"] == policy
 
     model, meta = load_trained(run / "model.keras")
     assert meta["precision"] == policy
@@ -172,6 +177,17 @@ def test_fit_under_a_mixed_policy_resumes_with_it(tmp_path, policy):
     # A float32 rerun of the same directory is a different run: refused, not mixed.
     with pytest.raises(ValueError, match="precision: was 'mixed"):
         fit(RunSpec("resnet20", recipe, run, max_eval_images=64), verbose=0)
+
+
+def test_auto_precision_of_a_new_run_follows_the_hardware(tmp_path):
+    from cnnzoo.compute_dtype import auto_policy
+
+    run = tmp_path / "r"
+    spec = RunSpec("wu2016_cifar", _fake_recipe(total_steps=2), run, max_eval_images=64)
+    results = fit(dataclasses.replace(spec, precision="auto"), verbose=0)
+    policy, why = auto_policy()
+    assert results["precision"] == {"policy": policy, "why": f"auto: {why}"}
+    assert json.loads((run / "run.json").read_text()).get("precision", "float32") == policy
 
 
 def test_fit_refuses_an_unknown_precision(tmp_path):

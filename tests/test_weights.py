@@ -142,6 +142,18 @@ def test_card_accuracy_to_the_image(card, data_root):
         assert flip["top1_accuracy"] == pytest.approx(card.test_accuracy_flip, abs=0.5e-4)
 
 
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
+def test_bfloat16_inference_is_within_a_tenth_of_a_point(card, data_root):
+    """issue 22: computed in bfloat16, top-1 stays within 0.1 point of the card's."""
+    from cnnzoo.evaluation.evaluate import evaluate
+
+    scores = evaluate(card.path, data_dir=str(data_root), precision="bfloat16")
+    assert scores["precision"]["policy"] == "mixed_bfloat16"
+    assert abs(scores["top1_accuracy"] - card.test_accuracy) <= 0.001
+
+
 def test_trained_model_whole_and_as_features(tmp_path):
     """A lenet5 as `cnnzoo fit` saves it, shipped in a folder: loaded whole or headless."""
     from cnnzoo.pipelines.sources import fake_dataset

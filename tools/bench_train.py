@@ -185,6 +185,14 @@ OPTIONS = (
             "not with the fit row",
         },
     ),
+    (
+        "--emulated-bf16",
+        {
+            "action": "store_true",
+            "help": "time the bfloat16 rows (fit-bf16, torch-bf16, ...) also on a CPU without "
+            "native bfloat16, where they are skipped by default (they run emulated, slowly)",
+        },
+    ),
     ("--pause-pid", {"type": int, "help": "SIGSTOP this process during the timed windows"}),
     ("--json", {"help": "also write the results to this JSON file"}),
 )

@@ -20,6 +20,7 @@ def evaluate(
     batch_size: int = 256,
     max_images: int | None = None,
     progress: bool = False,
+    precision: str | None = None,
 ) -> dict[str, float]:
     """Evaluate a `.keras` model written by `cnnzoo fit` on its dataset's test split.
 
@@ -30,12 +31,14 @@ def evaluate(
         batch_size: evaluation batch size.
         max_images: evaluate on the first N test images only.
         progress: show a progress bar with the time left.
+        precision: compute in "float32", "bfloat16" or "auto" instead of the
+            precision the model was saved in (`model_io.load_trained`).
 
     Returns:
         `score_dataset`'s dict: ``top1_accuracy``, ``top5_accuracy``, ``loss``,
         ``images``, and the counts and errors of `cnnzoo.evaluation.metrics`.
     """
-    model, meta = load_trained(model_path, compile=False)
+    model, meta = load_trained(model_path, compile=False, precision=precision)
     dataset = dataset or meta.get("dataset")
     if not dataset:
         raise ValueError(
@@ -51,7 +54,15 @@ def evaluate(
     if max_images is not None:
         images, labels = images[:max_images], labels[:max_images]
     batches = pipe.eval_dataset(images, labels, batch_size)
-    return score_dataset(model, batches, progress=len(images) if progress else False)
+    scores = score_dataset(model, batches, progress=len(images) if progress else False)
+    return _with_precision(scores, meta)
+
+
+def _with_precision(scores: dict, meta: dict) -> dict:
+    """`scores` with the policy the model computed in, when the caller chose one."""
+    if "inference_precision" in meta:
+        scores["precision"] = meta["inference_precision"]
+    return scores
 
 
 def score_dataset(
@@ -183,13 +194,13 @@ def fit_to_model(images, model: keras.Model, views):
     return images.map(fit, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _load_members(model_paths):
+def _load_members(model_paths, precision: str | None = None):
     """The models of `model_paths` (one path or several) and the first's metadata."""
     if isinstance(model_paths, (str, Path)):
         model_paths = [model_paths]
     if not model_paths:
         raise ValueError("no model to evaluate")
-    loaded = [load_trained(p, compile=False) for p in model_paths]
+    loaded = [load_trained(p, compile=False, precision=precision) for p in model_paths]
     names = loaded[0][1].get("class_names")
     for path, (_, other) in zip(model_paths[1:], loaded[1:], strict=True):
         if other.get("class_names") != names:
@@ -207,6 +218,7 @@ def evaluate_protocol(
     max_images: int | None = None,
     skip_corrupt: bool = False,
     progress: bool = False,
+    precision: str | None = None,
 ) -> dict:
     """Evaluate one model, or the ensemble of several, under a paper's test protocol.
 
@@ -223,6 +235,7 @@ def evaluate_protocol(
         max_images: evaluate the first N images only.
         skip_corrupt: skip undecodable images instead of stopping at the first.
         progress: show a progress bar.
+        precision: as for `evaluate`.
 
     Returns:
         `evaluate_views`' dict (errors in percent, accuracies as fractions); for an
@@ -230,7 +243,7 @@ def evaluate_protocol(
     """
     from cnnzoo.evaluation import protocols
 
-    models, meta = _load_members(model_paths)
+    models, meta = _load_members(model_paths, precision)
     names = meta.get("class_names")
     model_paths = [model_paths] if isinstance(model_paths, (str, Path)) else model_paths
     data = data or meta.get("dataset")
@@ -249,4 +262,4 @@ def evaluate_protocol(
         result = protocols.evaluate_ensemble(models, images, labels, **options)
     if skipped is not None:
         result["skipped"] = skipped.summary()
-    return result
+    return _with_precision(result, meta)

@@ -151,8 +151,18 @@ class RunDirectory:
             cb.truncate_rows(self.path / "steps.csv", "iteration", keep_below=iteration + 1)
         return cb.last_value(self.path / "history.csv", "wall_seconds") or 0.0
 
-    def record_session(self, iteration: int) -> None:
-        """Append when, from which iteration and on what machine this invocation trains."""
+    def recorded_identity(self) -> dict[str, Any] | None:
+        """The identity of the run whose checkpoint the directory holds (None: no checkpoint)."""
+        run_file = self.path / RUN_FILE
+        if not (self.checkpoint.is_file() and run_file.is_file()):
+            return None
+        return {**IDENTITY_DEFAULTS, **json.loads(run_file.read_text(encoding="utf-8"))}
+
+    def record_session(self, iteration: int, **facts: Any) -> None:
+        """Append when, from which iteration and on what machine this invocation trains.
+
+        `facts` are further fields of the record (the precision and why it was chosen).
+        """
         import tensorflow as tf
 
         from cnnzoo.hardware import cpu_info
@@ -164,6 +174,7 @@ class RunDirectory:
             "machine": cpu_info(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
+            **facts,
         }
         with open(self.path / "sessions.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")

@@ -28,6 +28,7 @@ import keras
 from absl import logging
 
 import cnnzoo
+from cnnzoo.compute_dtype import auto_policy
 from cnnzoo.model_io import ModelMetadata, load_trained
 from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import load_dataset
@@ -72,9 +73,11 @@ class RunSpec:
             logical CPU devices (testing and debugging).
         sync_bn: BatchNormalization with the statistics of the global batch
             rather than of each replica's shard.
-        precision: a Keras dtype policy of `precision.POLICIES`; under the mixed
-            ones the classifier output and the loss stay float32 and, for
-            mixed_float16, the loss is scaled.
+        precision: a Keras dtype policy of `precision.POLICIES`, or "auto" (bfloat16
+            where the CPU or GPU computes it natively, float32 elsewhere:
+            `compute_dtype.auto_policy`; a resumed run keeps the policy it began
+            with); under the mixed ones the classifier output and the loss stay
+            float32 and, for mixed_float16, the loss is scaled.
         select: which model the run ends with, is tested and saved as model.keras:
             "last" (the end of the schedule, as the papers report) or "best" (the
             best validation accuracy seen; needs a validation split held out of
@@ -118,6 +121,22 @@ class RunSpec:
         if self.select != "last":  # likewise
             identity["select"] = self.select
         return identity
+
+
+def resolve_precision(spec: RunSpec) -> tuple[RunSpec, str]:
+    """The spec with "auto" precision replaced by a policy, and why that one.
+
+    A run that is resumed keeps the policy its checkpoint was trained in (its
+    layers were built in it), wherever it resumes.
+    """
+    if spec.precision != "auto":
+        return spec, "asked for"
+    recorded = RunDirectory(spec.model_dir).recorded_identity()
+    if recorded is not None:
+        policy = recorded.get("precision", "float32")
+        return dataclasses.replace(spec, precision=policy), "auto: kept from the run resumed"
+    policy, why = auto_policy()
+    return dataclasses.replace(spec, precision=policy), f"auto: {why}"
 
 
 def load_inputs(spec: RunSpec) -> TrainingInputs:
@@ -379,6 +398,8 @@ def train(
     # First: mirroring over logical CPUs and joining a cluster must precede
     # TensorFlow's device initialization.
     strategy = distributed.make_strategy(spec.strategy, cpu_replicas=spec.cpu_replicas)
+    spec, precision_reason = resolve_precision(spec)
+    logging.info("Computing in %s (%s)", spec.precision, precision_reason)
     data = load_inputs(spec)
     _check_run(spec, data, strategy.num_replicas_in_sync)
     spec, steps_per_epoch, interval = resolve_length(spec, data.n_train)
@@ -393,7 +414,7 @@ def train(
     if resuming:
         _log_resume(run, done, initial_epoch, epochs)
     if run.chief:
-        run.record_session(done)
+        run.record_session(done, precision={"policy": spec.precision, "why": precision_reason})
     metadata = _metadata(spec, data)
     callbacks = _callbacks(spec, run, metadata, steps_per_epoch, previous_seconds)
     datasets = _datasets(spec, data, done, steps_per_epoch)
@@ -413,6 +434,7 @@ def train(
     _check_divergence(callbacks, run)
     final, scores, selection, iterations = _test_once(spec, run, model, loop, datasets[2])
     results = _results(spec, data, scores, selection, iterations, iterations - done, seconds)
+    results["precision"] = {"policy": spec.precision, "why": precision_reason}
     return final, _finish(run, final, metadata, results, spec)
 
 

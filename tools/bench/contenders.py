@@ -29,6 +29,7 @@ class Contender:
         what: the report's description.
         run: ``run(config, channel)``, called in the worker process.
         modifiers: names of the `MODIFIERS` it accepts.
+        preset: what the row sets in its spec (``{"precision": "bfloat16"}``).
     """
 
     kind: str
@@ -36,6 +37,7 @@ class Contender:
     what: str
     run: Callable
     modifiers: frozenset[str]
+    preset: tuple[tuple[str, str], ...] = ()
 
 
 def _tf(kind: str, what: str, run: Callable, modifiers: str = "") -> Contender:
@@ -46,6 +48,15 @@ def _tf(kind: str, what: str, run: Callable, modifiers: str = "") -> Contender:
 def _torch(kind: str, what: str, run: Callable) -> Contender:
     """A PyTorch row: it takes a memory layout and a batch size."""
     return Contender(kind, "torch", what, run, frozenset({"layout", "bs"}))
+
+
+# The bfloat16 rows (issue 22): cnnzoo under mixed_bfloat16, PyTorch under
+# torch.autocast("cpu", torch.bfloat16); timed only on CPUs with native bfloat16.
+BF16 = (("precision", "bfloat16"),)
+
+
+def _bf16(row: Contender, what: str) -> Contender:
+    return dataclasses.replace(row, what=what, preset=BF16)
 
 
 CONTENDERS = {
@@ -64,6 +75,15 @@ CONTENDERS = {
     ),
     "torch-infer": _torch("infer", "PyTorch eval, inference_mode", torch_rows.run_infer),
 }
+CONTENDERS.update(
+    {
+        "fit-bf16": _bf16(CONTENDERS["fit"], "cnnzoo fit, --precision mixed_bfloat16"),
+        "evaluate-bf16": _bf16(CONTENDERS["evaluate"], "cnnzoo evaluate --precision bfloat16"),
+        "savedmodel-bf16": _bf16(CONTENDERS["savedmodel"], "export --precision bfloat16"),
+        "torch-bf16": _bf16(CONTENDERS["torch"], "PyTorch train, autocast bfloat16"),
+        "torch-bf16-infer": _bf16(CONTENDERS["torch-infer"], "PyTorch eval, autocast bfloat16"),
+    }
+)
 DEFAULT_CONTENDERS = ("keras", "fit", "torch", "predict", "evaluate", "savedmodel", "torch-infer")
 
 
@@ -94,6 +114,10 @@ TARGETS = (
     ("fit", "torch", 1.2, "training: cnnzoo fit vs PyTorch"),
     ("evaluate", "torch-infer", 1.2, "inference: cnnzoo evaluate vs PyTorch"),
     ("savedmodel", "torch-infer", 1.2, "inference: SavedModel vs PyTorch"),
+    ("fit-bf16", "torch-bf16", 1.0, "bfloat16 training: cnnzoo fit vs PyTorch autocast"),
+    ("evaluate-bf16", "torch-bf16-infer", 1.0, "bfloat16 inference: evaluate vs PyTorch"),
+    ("savedmodel-bf16", "torch-bf16-infer", 1.0, "bfloat16 inference: SavedModel vs PyTorch"),
+    ("fit-bf16", "fit", 1.5, "cnnzoo fit: bfloat16 vs float32"),
 )
 
 
@@ -111,6 +135,7 @@ def parse_contender(text: str) -> dict:
         raise SystemExit(f"unknown contender {name!r}; known: {', '.join(CONTENDERS)}")
     contender = CONTENDERS[name]
     spec: dict = {"label": text, "name": name, "kind": contender.kind, "env": {}}
+    spec.update(contender.preset)
     spec["framework"] = contender.framework
     for mod in mods:
         found = [(k, m) for k, (p, _) in MODIFIERS.items() if (m := re.fullmatch(p, mod))]

@@ -144,7 +144,25 @@ def row_specs(args: argparse.Namespace) -> list[dict]:
                 "Install the CPU build with: pip install torch==2.13.0"
             )
         specs = [s for s in specs if s["framework"] != "torch"]
-    return specs
+    if getattr(args, "emulated_bf16", False):
+        return specs
+    return without_emulated_bf16(specs)
+
+
+def without_emulated_bf16(specs: list[dict], cpu: dict | None = None) -> list[dict]:
+    """The specs less the bfloat16 rows, on a CPU (default: this one) that would emulate it."""
+    from cnnzoo.hardware import cpu_info, describe
+
+    cpu = cpu or cpu_info()
+    bf16 = [s["label"] for s in specs if s.get("precision") == "bfloat16"]
+    if not bf16 or cpu["native_bf16"]:
+        return specs
+    print(
+        f"notice: rows {', '.join(bf16)} skipped: this CPU ({describe(cpu)}) has no native "
+        "bfloat16 (AVX-512 BF16 or AMX), so TensorFlow and PyTorch would emulate it; "
+        "they are timed on CPUs that have it"
+    )
+    return [s for s in specs if s.get("precision") != "bfloat16"]
 
 
 def _set_up(specs: list[dict], args, log_dir: Path, workers: list[Worker]) -> dict:

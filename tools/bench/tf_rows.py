@@ -109,6 +109,7 @@ def run_fit(config: dict, channel: Channel) -> None:
         steps=max_steps(config),
         jit_compile=True if config.get("xla") else "auto",
         steps_per_execution=config.get("steps_per_execution", 1),
+        precision="mixed_bfloat16" if config.get("precision") == "bfloat16" else "float32",
     )
     trainer.fit(spec, verbose=0, callbacks=[clock.callback])
 
@@ -193,7 +194,8 @@ def run_evaluate(config: dict, channel: Channel) -> None:
 
     images, labels = infer_images(config)
     bs = config["infer_batch_size"]
-    model, _ = load_trained(trained_model_file(config, images), compile=False)
+    path = trained_model_file(config, images)
+    model, _ = load_trained(path, compile=False, precision=config.get("precision"))
     ds = pipe.eval_dataset(images, labels, bs)
     first = pipe.eval_dataset(images[:bs], labels[:bs], bs)
 
@@ -211,7 +213,7 @@ def run_savedmodel(config: dict, channel: Channel) -> None:
 
     images, _ = infer_images(config)
     out = Path(config["scratch"]) / "saved_model"
-    export_saved_model(trained_model_file(config, images), out)
+    export_saved_model(trained_model_file(config, images), out, precision=config.get("precision"))
     loaded = tf.saved_model.load(str(out))  # kept: the signature needs its variables
     serve = loaded.signatures[SIGNATURE_KEY]
     batches = _batches(tf, images, config["infer_batch_size"])

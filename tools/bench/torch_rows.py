@@ -79,7 +79,13 @@ def _set_up(config: dict):
     memory_format = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
     model = torch_resnet20().to(memory_format=memory_format)
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "layout": fmt}
+    info["precision"] = config.get("precision", "float32")
     return torch, model, memory_format, info
+
+
+def _autocast(torch, config: dict):
+    """bfloat16 autocast for the bf16 rows (PyTorch's recipe for CPU mixed precision)."""
+    return torch.autocast("cpu", torch.bfloat16, enabled=config.get("precision") == "bfloat16")
 
 
 def run_train(config: dict, channel: Channel) -> None:
@@ -104,7 +110,8 @@ def run_train(config: dict, channel: Channel) -> None:
         for _ in range(n):
             i = state["i"] = (state["i"] + 1) % len(xs)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xs[i]), ys[i])
+            with _autocast(torch, config):
+                loss = loss_fn(model(xs[i]), ys[i])
             loss.backward()
             opt.step()
             loss.item()  # as Keras's per-batch logs do, wait for the result
@@ -126,9 +133,9 @@ def run_infer(config: dict, channel: Channel) -> None:
     model.eval()
 
     def infer(b):
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(torch, config):
             x = b.permute(0, 3, 1, 2).float().contiguous(memory_format=memory_format)
-            return torch.softmax(model(x), dim=1)
+            return torch.softmax(model(x).float(), dim=1)
 
     def window():
         for b in batches:
