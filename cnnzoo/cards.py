@@ -8,6 +8,8 @@ imports nothing of cnnzoo, so every layer of the package can use it.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 
@@ -59,3 +61,15 @@ class ModelCard:
     def as_dict(self) -> dict[str, Any]:
         """The card as plain JSON-able data."""
         return dataclasses.asdict(self)
+
+
+# Every built-in model's card as JSON, written by `tools/write_model_cards.py` and held
+# equal to the registry's by `tests/test_registry.py`: `cnnzoo list` reads it without
+# importing the builders (and so Keras and TensorFlow).
+CARDS_FILE = Path(__file__).with_name("model_cards.json")
+
+
+def built_in_cards(path: Path = CARDS_FILE) -> list[ModelCard]:
+    """The built-in models' cards, read from `CARDS_FILE`, sorted by name."""
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return [ModelCard(**{**row, "input_shape": tuple(row["input_shape"])}) for row in rows]

@@ -137,11 +137,15 @@ def _list_weights(pattern: str) -> int:
 def cmd_list(args) -> int:
     if args.weights:
         return _list_weights(args.pattern)
-    import cnnzoo
+    import fnmatch
+
+    from cnnzoo.cards import built_in_cards
 
     rows = [("name", "params", "mult-adds", "input", "recipe", "published", "paper")]
-    for name in cnnzoo.list_models(args.pattern):
-        c = cnnzoo.model_card(name)
+    # The cards as data: listing them needs neither Keras nor TensorFlow.
+    for c in built_in_cards():
+        if not fnmatch.fnmatchcase(c.name, args.pattern):
+            continue
         pub = ", ".join(f"{k}={v}" for k, v in c.published.items())
         params = f"{c.trainable_params:,}" if c.trainable_params else "?"
         shape = "x".join(str(d) for d in c.input_shape)
@@ -149,7 +153,7 @@ def cmd_list(args) -> int:
         parts = c.paper.split('"')
         paper = parts[1] if len(parts) > 2 else c.paper
         macs = f"{c.multiply_adds / 1e9:.2f}G" if c.multiply_adds else "?"
-        rows.append((name, params, macs, shape, c.default_recipe or "", pub, paper))
+        rows.append((c.name, params, macs, shape, c.default_recipe or "", pub, paper))
     _print_table(rows)
     return 0
 

@@ -42,3 +42,24 @@ def test_public_names_load_on_first_use():
     assert "resnet20" in cnnzoo.list_models("resnet*")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         cnnzoo.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "resnet*"], ["list", "--weights"]])
+def test_help_and_list_answer_without_keras_or_tensorflow(argv):
+    """issue 19, first contact: these commands need neither, so they import neither."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from cnnzoo import cli\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try:\n"
+        f"        code = cli.main({argv!r})\n"
+        "    except SystemExit as e:\n"
+        "        code = e.code\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "lines = len(out.getvalue().splitlines())\n"
+        "print(json.dumps({'code': code, 'heavy': heavy, 'lines': lines}))\n"
+    )
+    result = _probe(code)
+    assert result["code"] in (0, None) and result["heavy"] == []
+    assert result["lines"] > 3

@@ -248,3 +248,10 @@ def test_building_a_deep_net_leaves_the_recursion_limit_alone():
     assert sys.getrecursionlimit() == limit
     with recursion_limit(10):
         assert sys.getrecursionlimit() == limit
+
+
+def test_the_card_file_cnnzoo_list_reads_is_the_registrys():
+    """`cnnzoo/model_cards.json` (rerun tools/write_model_cards.py) equals the live cards."""
+    from cnnzoo.cards import built_in_cards
+
+    assert built_in_cards() == [cnnzoo.model_card(n) for n in cnnzoo.list_models()]
