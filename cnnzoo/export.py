@@ -73,11 +73,7 @@ def export_saved_model(
     out_dir = Path(out_dir)
     # Before loading anything: a refused destination should fail fast.
     _check_destination(out_dir, overwrite)
-    model, metadata, source = _load(model, metadata)
-    if precision is not None:
-        policy, why = policy_for(precision)
-        model = in_policy(model, policy)
-        metadata = {**metadata, "inference_precision": {"policy": policy, "why": why}}
+    model, metadata, source = _load(model, metadata, precision)
     image_shape = _image_shape(model, metadata, source)
     class_names = _class_names(model, source, class_names or metadata.get("class_names"))
     # The JSON records what the signature was built with, so that apps and
@@ -96,14 +92,24 @@ def export_saved_model(
     return out_dir
 
 
-def _load(model, metadata: dict[str, Any] | None):
-    """(model, metadata, a name for messages) of a `.keras` path or a loaded model."""
+def _load(model, metadata: dict[str, Any] | None, precision: str | None = None):
+    """(model, metadata, a name for messages) of a `.keras` path or a loaded model.
+
+    With a `precision`, the model computing in it (`compute_dtype.in_policy`), the
+    policy and why recorded in the metadata as ``inference_precision``.
+    """
     import keras
 
     if isinstance(model, keras.Model):
-        return model, dict(metadata or {}), f"model {model.name!r}"
-    loaded, metadata = load_trained(model, compile=False)
-    return loaded, metadata, str(model)
+        model, metadata, source = model, dict(metadata or {}), f"model {model.name!r}"
+    else:
+        source = str(model)
+        model, metadata = load_trained(model, compile=False)
+    if precision is not None:
+        policy, why = policy_for(precision)
+        model = in_policy(model, policy)
+        metadata["inference_precision"] = {"policy": policy, "why": why}
+    return model, metadata, source
 
 
 def _class_names(model, source: str, names) -> list[str] | None:
