@@ -335,3 +335,30 @@ def test_importing_cnnzoo_layers_is_enough_to_load(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(1, 4, 4, 6)" in out.stdout
+
+
+def test_option_a_shortcut_subsamples_or_max_pools():
+    """issue 16 item 10: the survey's stride-2 max pooling beside He et al.'s subsampling."""
+    x = np.random.default_rng(1).normal(size=(2, 7, 7, 3)).astype("float32")
+    pooled = keras.ops.convert_to_numpy(ZeroPadShortcut(5, 2, "max_pool")(x))
+    padded = np.pad(x, [(0, 0), (0, 1), (0, 1), (0, 0)], constant_values=-np.inf)
+    windows = padded.reshape(2, 4, 2, 4, 2, 3).max(axis=(2, 4))
+    assert pooled.shape == (2, 4, 4, 5)
+    np.testing.assert_array_equal(pooled[..., :3], windows)
+    assert not pooled[..., 3:].any()
+    strided = keras.ops.convert_to_numpy(ZeroPadShortcut(5, 2)(x))
+    np.testing.assert_array_equal(strided[..., :3], x[:, ::2, ::2, :])
+    # The default keeps the configs of saved models as they were; the other round-trips.
+    assert "subsample" not in ZeroPadShortcut(5, 2).get_config()
+    layer = ZeroPadShortcut(5, 2, "max_pool")
+    assert ZeroPadShortcut.from_config(layer.get_config()).subsample == "max_pool"
+    with pytest.raises(ValueError, match="subsample must be one of"):
+        ZeroPadShortcut(5, 2, "avg")
+
+
+def test_resnet20_with_max_pooled_shortcuts():
+    model = cnnzoo.build("resnet20", shortcut_subsample="max_pool")
+    assert model.get_layer("conv3_block1_0_pad").subsample == "max_pool"
+    assert count_params(model)["trainable"] == 269_722  # no parameters change
+    with pytest.raises(ValueError, match="applies to option-A shortcuts only"):
+        cnnzoo.build("resnet20", shortcut="B", shortcut_subsample="max_pool")

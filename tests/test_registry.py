@@ -144,7 +144,7 @@ def test_every_builder_is_the_public_function_of_its_name():
 def test_builder_options_and_signatures():
     assert registry.builder_options("googlenet") == ("aux_heads",)
     assert registry.builder_options("vgg16") == ()
-    resnet20 = ("kernel_initializer", "shortcut", "shared_preact")
+    resnet20 = ("kernel_initializer", "shortcut", "shared_preact", "shortcut_subsample")
     assert registry.builder_options("resnet20") == resnet20
     assert "stride_on" in registry.builder_options("resnet50")
     # A variant's signature shows the family's options with the variant's defaults.

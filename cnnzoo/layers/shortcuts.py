@@ -14,6 +14,10 @@ from keras import ops
 
 from cnnzoo.layers._checks import channels_last
 
+# How the option-A shortcut halves the size: take every other position, or the
+# maximum of each window (seed 003 §5.4).
+SUBSAMPLES = ("stride", "max_pool")
+
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -28,14 +32,23 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     Inputs are channels-last, (batch, height, width, channels).
 
+    The survey (seed 003, §5.4) describes the size-halving shortcut as a stride-2
+    *max pooling* instead: ``subsample="max_pool"`` takes the maximum of each
+    ``strides`` x ``strides`` window ("same" padding, so the same output size).
+
     Args:
         filters: number of output channels; at least the number of input channels.
         strides: spatial subsampling factor (positive int).
+        subsample: ``"stride"`` (default: every ``strides``-th position, He et al.
+            and fb.resnet.torch) or ``"max_pool"`` (the survey's).
         **kwargs: standard `keras.layers.Layer` arguments (``name``, ``dtype``, ...).
     """
 
-    def __init__(self, filters: int, strides: int = 1, **kwargs):
+    def __init__(self, filters: int, strides: int = 1, subsample: str = "stride", **kwargs):
         super().__init__(**kwargs)
+        if subsample not in SUBSAMPLES:
+            raise ValueError(f"subsample must be one of {SUBSAMPLES}, got {subsample!r}")
+        self.subsample = subsample
         if int(filters) != filters or filters < 1:
             raise ValueError(f"filters must be a positive int, got {filters!r}")
         if int(strides) != strides or strides < 1:
@@ -54,7 +67,9 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def call(self, inputs):
         x = inputs
-        if self.strides > 1:
+        if self.strides > 1 and self.subsample == "max_pool":
+            x = ops.max_pool(x, self.strides, self.strides, padding="same")
+        elif self.strides > 1:
             x = x[:, :: self.strides, :: self.strides, :]
         extra = self.filters - inputs.shape[-1]
         if extra > 0:
@@ -73,4 +88,7 @@ class ZeroPadShortcut(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"filters": self.filters, "strides": self.strides})
+        if self.subsample != "stride":
+            # Only when set: the configs of every model saved before it existed stay as they were.
+            config["subsample"] = self.subsample
         return config

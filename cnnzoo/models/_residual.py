@@ -45,12 +45,15 @@ class ConvStyle:
             the running average).
         use_bias: give every convolution a bias.
         kernel_initializer: initializer of the convolution kernels.
+        shortcut_subsample: how option-A shortcuts halve the size (`ZeroPadShortcut`'s
+            ``subsample``: ``"stride"`` or the survey's ``"max_pool"``).
     """
 
     bn_epsilon: float
     bn_momentum: float
     use_bias: bool = False
     kernel_initializer: Any = "he_normal"
+    shortcut_subsample: str = "stride"
 
     def conv(self, x, filters, kernel_size, stride, name):
         """Convolution ``{name}_conv``; a strided one pads like Caffe/Torch (``{name}_pad``)."""
@@ -81,7 +84,8 @@ def shortcut_path(x, out_filters, stride, shortcut, with_bn, style, name):
         residual = style.conv(x, out_filters, 1, stride, f"{name}_0")
         return style.bn(residual, f"{name}_0") if with_bn else residual
     if shortcut == "A" and changes_shape:
-        return ZeroPadShortcut(out_filters, stride, name=f"{name}_0_pad")(x)
+        subsample = style.shortcut_subsample
+        return ZeroPadShortcut(out_filters, stride, subsample, name=f"{name}_0_pad")(x)
     return x
 
 

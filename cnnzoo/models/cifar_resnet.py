@@ -137,6 +137,7 @@ def cifar_resnet(
     kernel_initializer="he_normal",
     shortcut=None,
     shared_preact="stage",
+    shortcut_subsample="stride",
 ):
     """Build a CIFAR residual (or plain) network with `blocks` units per stage.
 
@@ -157,6 +158,9 @@ def cifar_resnet(
         shared_preact: for the pre-activation units, which units pre-activate
             their shortcut too: ``"stage"`` (each stage's first, fb.resnet.torch)
             or ``"first"`` (the network's first only, [3]); see `_preact`.
+        shortcut_subsample: how option-A shortcuts halve the size: ``"stride"``
+            (every other position, [1] and its code) or ``"max_pool"`` (a 2x2
+            stride-2 max pooling, as the survey, seed 003 §5.4, describes it).
 
     Returns:
         A `keras.Model`. Python's recursion limit is raised while it is built; loading
@@ -167,8 +171,18 @@ def cifar_resnet(
             input_shape, an unknown classifier activation or channels-first format.
     """
     shortcut = _check_options(unit, blocks, shortcut, shared_preact)
+    if shortcut_subsample != "stride" and shortcut != "A":
+        raise ValueError(
+            f"shortcut_subsample={shortcut_subsample!r} applies to option-A shortcuts only; "
+            f"this network's shortcut is {shortcut!r}"
+        )
     unit_fn, preactivated = UNITS[unit]
-    style = ConvStyle(BN_EPSILON, BN_MOMENTUM, kernel_initializer=kernel_initializer)
+    style = ConvStyle(
+        BN_EPSILON,
+        BN_MOMENTUM,
+        kernel_initializer=kernel_initializer,
+        shortcut_subsample=shortcut_subsample,
+    )
     inputs, top = _INPUT.start(include_top, input_shape, pooling, classes, classifier_activation)
     with recursion_limit(_graph_depth(blocks)):
         x = style.conv(inputs, STEM_FILTERS, 3, 1, "conv1")
