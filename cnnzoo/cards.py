@@ -40,6 +40,8 @@ class ModelCard:
             (``cnnzoo.build(name, weights="imagenet")``); None where none does.
         keras_application_overrides: the builder options that make the architectures
             equal (e.g. ``{"use_bias": True}`` for ResNet-50's biased convolutions).
+        follows: which seed text and paper section the builder follows and where it
+            departs (filled in by `model_card` from `cnnzoo.fidelity`'s table).
     """
 
     name: str
@@ -57,6 +59,7 @@ class ModelCard:
     multiply_adds: int | None = None
     keras_application: str | None = None
     keras_application_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    follows: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The card as plain JSON-able data."""

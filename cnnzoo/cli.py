@@ -165,6 +165,7 @@ def cmd_summary(args) -> int:
     card = cnnzoo.model_card(args.arch)
     model = cnnzoo.build(args.arch, **_arch_options(args))
     print(f"{card.name}: {card.paper}, {card.section}")
+    print(f"follows: {card.follows}")
     print(format_summary(model))
     return 0
 

@@ -116,11 +116,15 @@ def model_card(name: str) -> ModelCard:
         KeyError: for an unknown name (the message lists close names).
     """
     from cnnzoo.costs import card_multiply_adds
+    from cnnzoo.fidelity import row_for
 
     card = _CARDS[_lookup(name)]
     costs = card_multiply_adds()
     if card.multiply_adds is None and name in costs:
         card = dataclasses.replace(card, multiply_adds=costs[name])
+    row = row_for(name)
+    if not card.follows and row is not None:
+        card = dataclasses.replace(card, follows=row.summary())
     return card
 
 

@@ -65,6 +65,7 @@ def test_list_and_summary():
     assert "resnet20" in out and "269,722" in out and "he2016_cifar" in out
     out = run_cli("summary", "--arch", "resnet20").stdout
     assert "269,722" in out and "conv2_block1_1_conv" in out
+    assert "follows: seeds 001 §4.2; 003 §5.4; He et al. 2016 §4.2, Table 6" in out
     out = run_cli("summary", "--arch", "resnet20", "--shortcut", "B").stdout
     assert "272,474" in out
 

@@ -40,6 +40,7 @@ FORBIDDEN = {
     "cnnzoo.evaluation": ("cnnzoo.training.trainer", "cnnzoo.export", "cnnzoo.cli"),
     "cnnzoo.export": ("cnnzoo.training", "cnnzoo.cli"),
     "cnnzoo.cards": ("cnnzoo.",),
+    "cnnzoo.fidelity": ("cnnzoo.",),
     "cnnzoo.hardware": ("cnnzoo.",),
     "cnnzoo.training.recipe": ("cnnzoo.", "keras", "tensorflow", "numpy"),
 }
