@@ -175,27 +175,41 @@ _RETHINKING = (
 _RETHINKING_TABLE3 = (
     "Szegedy et al. 2016 (Rethinking), Table 3 (Inception-v3, single crop, single model)"
 )
-_RETHINKING_ERRORS = {"imagenet2012_val_top1_error": 21.2, "imagenet2012_val_top5_error": 5.6}
+
+
+def _rethinking_card(name, section, params, notes, **card):
+    # What the two Inception-v3 cards share: [1], ImageNet at 299x299, the recipe, and
+    # [1] Table 3's errors (Inception-v3: Table 1's network, BN-auxiliary, RMSProp,
+    # label smoothing).
+    return ModelCard(
+        name=name,
+        family="inception",
+        paper=_RETHINKING,
+        section=section,
+        input_shape=(299, 299, 3),
+        num_classes=1000,
+        trainable_params=params,
+        default_recipe="szegedy2015",
+        dataset="imagenet2012",
+        published={"imagenet2012_val_top1_error": 21.2, "imagenet2012_val_top5_error": 5.6},
+        published_source=_RETHINKING_TABLE3,
+        notes=notes,
+        **card,
+    )
+
+
 # keras.applications' (TF-slim's) four 17x17 modules: the 7x7 towers' filters (c7).
 V3_KERAS_C7 = (128, 160, 160, 192)
 
 
 @MODELS.add(
-    ModelCard(
-        name="inception_v3",
-        family="inception",
-        paper=_RETHINKING,
-        section="Table 1, Figures 5-7 and 10; auxiliary classifier Figure 8",
-        input_shape=(299, 299, 3),
-        num_classes=1000,
+    _rethinking_card(
+        "inception_v3",
+        "Table 1, Figures 5-7 and 10; auxiliary classifier Figure 8",
         # keras.applications.InceptionV3: 23,851,784 weights, of which the 2 x 17,216
         # BatchNormalization moving means and variances are not trained.
-        trainable_params=23_817_352,
-        default_recipe="szegedy2015",
-        dataset="imagenet2012",
-        published=_RETHINKING_ERRORS,
-        published_source=_RETHINKING_TABLE3,
-        notes="Layer for layer keras.applications.InceptionV3 (names, shapes, order), so "
+        23_817_352,
+        "Layer for layer keras.applications.InceptionV3 (names, shapes, order), so "
         "weights='imagenet' takes its weights. aux_heads=True adds the batch-normalized "
         "auxiliary classifier on the 17x17 grid (outputs [predictions, aux_predictions]). "
         "It is the authors' TF-slim layout, not Table 1's (stem, 35x35 modules with a 5x5 "
@@ -305,21 +319,13 @@ def _v3_paper_block35(x, name):
 
 
 @MODELS.add(
-    ModelCard(
-        name="inception_v3_paper",
-        family="inception",
-        paper=_RETHINKING,
-        section="Table 1 (layout, stem), Figure 5 (35x35), Figure 6 with n = 7 (17x17), "
+    _rethinking_card(
+        "inception_v3_paper",
+        "Table 1 (layout, stem), Figure 5 (35x35), Figure 6 with n = 7 (17x17), "
         "Figure 7 (8x8), §5 / Figure 10 (grid reductions); auxiliary classifier Figure 8 "
         "and §7 (BN-auxiliary)",
-        input_shape=(299, 299, 3),
-        num_classes=1000,
-        trainable_params=INCEPTION_V3_PAPER_PARAMS,
-        default_recipe="szegedy2015",
-        dataset="imagenet2012",
-        published=_RETHINKING_ERRORS,
-        published_source=_RETHINKING_TABLE3,
-        notes="Table 1 row by row: its stem (3x3/2 32, 3x3 32, padded 3x3 64, 3x3/2 max "
+        INCEPTION_V3_PAPER_PARAMS,
+        "Table 1 row by row: its stem (3x3/2 32, 3x3 32, padded 3x3 64, 3x3/2 max "
         "pooling, 3x3 80, 3x3/2 192, 3x3 288, this last one padded as the next row's "
         "35x35x288 needs), 3 x Figure 5, a §5 grid reduction to 17x17x768, 5 x Figure 6 "
         "(n = 7), a reduction to 8x8x1280, 2 x Figure 7 (2048 wide, §6), 8x8 average "
@@ -339,23 +345,9 @@ def _v3_paper_block35(x, name):
 def inception_v3_paper(inputs, top, aux_heads=False):
     """Build Inception-v3 as [1] Table 1 lays it out (Figures 5, 6 and 7).
 
-    Args:
-        include_top, input_shape, pooling, classes, classifier_activation, name:
-            keras.applications' arguments (`cnnzoo.models._common`). The top is
-            ``avg_pool`` and ``predictions``; without it the model ends at
-            ``mixed_7c`` (8x8x2048). Default input 299x299x3, at least 75x75 (the
-            stem's and the grid reductions' valid layers).
-        aux_heads: add the auxiliary classifier of [1] Figure 8 on ``mixed_6f``, the
-            last 17x17 module; the model then returns ``[predictions,
-            aux_predictions]``. Needs the top.
-
-    Returns:
-        A `keras.Model`.
-
-    Raises:
-        ValueError: for an unknown pooling, a bad or too small input_shape, an unknown
-            classifier activation, channels-first data format, or aux_heads without
-            the top.
+    Takes, returns and raises what `inception_v3` does, but for the layer names:
+    without the top the model ends at ``mixed_7c`` (8x8x2048), and ``aux_heads``
+    puts [1] Figure 8's classifier on ``mixed_6f``, the last 17x17 module.
     """
     top.check_aux_heads(aux_heads)
     x = _v3_paper_stem(inputs)
