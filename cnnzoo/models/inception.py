@@ -31,7 +31,8 @@ it has no pretrained weights.
 TF-slim code (as timm's ``inception_v4``), BatchNormalization with scale and offset
 after every convolution, and [2] Figure 9's dropout (keep 0.8) before the classifier.
 Its layers have meaningful names: ``stem_conv1_conv``, ``mixed_5b_b2_3_bn``,
-``mixed_6a`` (TF-slim's block names, lower case).
+``mixed_6a`` (TF-slim's block names, lower case). Its stem, [2] Figure 3, is in
+`cnnzoo.models._inception_v4_stem`, as Inception-ResNet-v2 ([2]'s) shares it.
 """
 
 from __future__ import annotations
