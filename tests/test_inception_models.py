@@ -166,12 +166,84 @@ def test_inception_v4_layout(built):
     assert bns and all(layer.scale and layer.center for layer in bns)
 
 
+def _assert_block_params(model, blocks, total):
+    """Each block's trainable parameters, and their sum, are the hand-computed ones.
+
+    `blocks` maps a block type to (its blocks, each a tuple of layer-name prefixes, and
+    the parameters of one); `total` is the card's count.
+    """
+    got = {}
+    for kind, (instances, each) in blocks.items():
+        for prefixes in instances:
+            got[prefixes] = sum(
+                int(np.prod(w.shape))
+                for layer in model.layers
+                if layer.name.startswith(prefixes)
+                for w in layer.trainable_weights
+            )
+        assert {p: got[p] for p in instances} == dict.fromkeys(instances, each), kind
+    assert sum(len(instances) * each for instances, each in blocks.values()) == total
+    assert sum(got.values()) == total
+
+
+# Szegedy et al. 2016 (Rethinking) Table 1 and Figures 5-7 with TF-slim's filters where
+# the paper gives none; each block's arithmetic is in cnnzoo/models/inception.py (above
+# INCEPTION_V3_PAPER_PARAMS). Per block type, count x params of one:
+# 711,184 + 3 x 235,504 + 1,152,640 + 1,295,872 + 2 x 1,689,280 + 2 x 2,140,032
+# + 1,697,024 + 5,041,344 + 6,073,536 + 2,049,000 = 26,385,736.
+V3_PAPER_BLOCKS = {
+    "stem (Table 1)": ([("stem_",)], 711_184),
+    "Figure 5": ([("mixed_5b",), ("mixed_5c",), ("mixed_5d",)], 235_504),
+    "reduction 35 -> 17": ([("mixed_6a",)], 1_152_640),
+    "Figure 6, c7 = 128": ([("mixed_6b",)], 1_295_872),
+    "Figure 6, c7 = 160": ([("mixed_6c",), ("mixed_6d",)], 1_689_280),
+    "Figure 6, c7 = 192": ([("mixed_6e",), ("mixed_6f",)], 2_140_032),
+    "reduction 17 -> 8": ([("mixed_7a",)], 1_697_024),
+    "Figure 7 on 1280": ([("mixed_7b",)], 5_041_344),
+    "Figure 7 on 2048": ([("mixed_7c",)], 6_073_536),
+    "classifier": ([("predictions",)], 2_049_000),
+}
+
+
+@pytest.mark.slow
+def test_inception_v3_paper(built):
+    model = built("inception_v3_paper", aux_heads=True)
+    card = cnnzoo.model_card("inception_v3_paper")
+    _assert_block_params(model, V3_PAPER_BLOCKS, card.trainable_params)
+    assert card.trainable_params == 26_385_736
+    # Figure 8's BN-auxiliary head, as inception_v3's (test_inception_v3_aux_head).
+    head = 128 * 768 + 128 + 5 * 5 * 128 * 768 + 768 + 768 * 1000 + 1000
+    assert trainable(model) == 26_385_736 + head
+    assert model.output_names == ["predictions", "aux_predictions"]
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 1000)] * 2
+    # Table 1's sizes: 35x35x288 into the Figure 5 modules (288 each, §6), 17x17x768,
+    # 8x8x1280 and 2048 after the Figure 7 modules; the head on the last 17x17 module.
+    assert_output_shapes(model, {
+        "stem_conv6_relu": (35, 35, 288), "mixed_5d": (35, 35, 288),
+        "mixed_6a": (17, 17, 768), "mixed_6f": (17, 17, 768), "aux_avg_pool": (5, 5, 768),
+        "mixed_7a": (8, 8, 1280), "mixed_7b": (8, 8, 2048), "mixed_7c": (8, 8, 2048),
+    })  # fmt: skip
+    assert model.get_layer("aux_avg_pool").input is model.get_layer("mixed_6f").output
+    # Figure 5: every 5x5 of the original module is two 3x3; the only 5x5 left is the
+    # auxiliary head's (Figure 8).
+    fives = [
+        layer.name
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (5, 5)
+    ]
+    assert fives == ["aux_conv2_conv"]
+
+
 # ------------------------------------------------------------------ Inception-ResNet
 
 
 @pytest.mark.parametrize(
     "name, repeats, last_block_unscaled",
-    [("inception_resnet_v1", (5, 10, 5), False), ("inception_resnet_v2", (10, 20, 10), True)],
+    [
+        ("inception_resnet_v1", (5, 10, 5), False),
+        ("inception_resnet_v2", (10, 20, 10), True),
+        pytest.param("inception_resnet_v2_paper", (5, 10, 5), False, marks=pytest.mark.slow),
+    ],
 )
 def test_inception_resnet_scales(built, name, repeats, last_block_unscaled):
     model = built(name)
@@ -204,6 +276,42 @@ def test_inception_resnet_v1_layout(built):
     # The up convolutions are linear, with bias and no BatchNorm ([1] §3.2).
     up = model.get_layer("block17_3_conv")
     assert up.use_bias and keras.activations.serialize(up.activation) == "linear"
+
+
+# Szegedy et al. 2016 (Inception-v4) Figures 3, 7 (Table 1: 256, 256, 384, 384) and
+# 15-19; each block's arithmetic is in cnnzoo/models/inception_resnet.py (above
+# INCEPTION_RESNET_V2_PAPER_PARAMS). Per block type, count x params of one:
+# 604,864 + 5 x 137,328 + 2,901,248 + 10 x 1,171,232 + 3,928,064 + 5 x 2,087,872
+# + 2,145,000 = 32,417,496.
+IR_V2_PAPER_BLOCKS = {
+    "stem (Figure 3)": ([("stem_", "mixed_3a", "mixed_4a", "mixed_5a")], 604_864),
+    "Figure 16": ([(f"block35_{i}_",) for i in range(1, 6)], 137_328),
+    "reduction-A (Figure 7)": ([("mixed_6a",)], 2_901_248),
+    "Figure 17": ([(f"block17_{i}_",) for i in range(1, 11)], 1_171_232),
+    "reduction-B (Figure 18)": ([("mixed_7a",)], 3_928_064),
+    "Figure 19": ([(f"block8_{i}_",) for i in range(1, 6)], 2_087_872),
+    "classifier": ([("predictions",)], 2_145_000),
+}
+
+
+@pytest.mark.slow
+def test_inception_resnet_v2_paper(built):
+    model = built("inception_resnet_v2_paper")
+    card = cnnzoo.model_card("inception_resnet_v2_paper")
+    _assert_block_params(model, IR_V2_PAPER_BLOCKS, card.trainable_params)
+    assert trainable(model) == card.trainable_params == 32_417_496
+    assert model.output_shape == (None, 1000)
+    # Figure 3's stem gives 35x35x384; the blocks keep their input's width (384, then
+    # 384 + 384 + 384 after reduction-A, + 384 + 288 + 320 after reduction-B), where
+    # Figures 17 and 19 print 1154 and 2048.
+    assert_output_shapes(model, {
+        "mixed_5a": (35, 35, 384), "block35_5_ac": (35, 35, 384),
+        "mixed_6a": (17, 17, 1152), "block17_10_ac": (17, 17, 1152),
+        "mixed_7a": (8, 8, 2144), "block8_5_ac": (8, 8, 2144),
+    })  # fmt: skip
+    # Figure 15: average pooling, dropout (keep 0.8), softmax; no conv_7b.
+    assert [layer.name for layer in model.layers[-3:]] == ["avg_pool", "top_dropout", "predictions"]
+    assert model.get_layer("top_dropout").rate == 0.2
 
 
 # ------------------------------------------------------------------ small inputs

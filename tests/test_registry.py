@@ -72,12 +72,16 @@ INCEPTION_COUNTS = {
     "bn_inception": (11_285_224, 11_305_256, None),
     # keras.applications.InceptionV3.
     "inception_v3": (23_817_352, 23_851_784, "szegedy2015"),
+    # Derived from Szegedy et al. 2016 (Rethinking), Table 1, Figures 5-7.
+    "inception_v3_paper": (26_385_736, 26_424_648, "szegedy2015"),
     # Szegedy et al. 2016, Figures 3-9, BN scale and offset (timm's count).
     "inception_v4": (42_679_816, 42_742_984, "szegedy2016"),
     # Derived from Szegedy et al. 2016, Figures 10-15, Table 1.
     "inception_resnet_v1": (22_742_808, 22_769_848, "szegedy2016"),
     # keras.applications.InceptionResNetV2: 55,873,736 weights in all.
     "inception_resnet_v2": (55_813_192, 55_873_736, "szegedy2016"),
+    # Derived from Szegedy et al. 2016, Figures 3, 7, 15-19, Table 1.
+    "inception_resnet_v2_paper": (32_417_496, 32_450_360, "szegedy2016"),
     # Chollet 2017, Table 3; keras.applications.Xception: 22,910,480 in all.
     "xception": (22_855_952, 22_910_480, None),
 }

@@ -26,6 +26,14 @@ layers are called ``{block}_scale`` (keras.applications' unnamed
 ``CustomScaleLayer`` has no weights either), and [1] Figure 15's dropout (keep 0.8)
 before the classifier, absent from keras.applications, is ``top_dropout``.
 
+`inception_resnet_v2_paper` is the network [1] describes: Figure 3's stem (that of
+Inception-v4, `cnnzoo.models._inception_v4_stem`), then 5 x Figure 16, reduction-A
+(Figure 7, Table 1's k, l, m, n = 256, 256, 384, 384), 10 x Figure 17, Figure 18,
+5 x Figure 19, average pooling, dropout (keep 0.8) and softmax (Figure 15), with the
+same conventions and naming as v1. Its residual blocks keep their input's width, 384,
+1152 and 2144 channels (the up convolutions match the input, as a sum needs), where
+Figures 17 and 19 print 1154 and 2048.
+
 `inception_resnet_v1` follows [1] Figures 10-14 and 15 with meaningful names
 (``stem_conv1_conv``, ``block35_1_b2_3_bn``, ``block35_1_scale``) and the same
 conventions as v2 (convolutions without bias, BatchNormalization without scale
@@ -52,6 +60,7 @@ from cnnzoo.models._common import (
     reduction_a,
     sub_name,
 )
+from cnnzoo.models._inception_v4_stem import inception_v4_stem
 from cnnzoo.models._variants import Catalog
 
 # Residual scales per block type: [1] §3.3 ("between 0.1 and 0.3"); the values are
@@ -142,6 +151,12 @@ def _v1_stem(x, auto):
     return conv_bn(x, 256, 3, strides=2, padding="valid", name="stem_conv6")
 
 
+def _v2_paper_stem(x, auto):
+    # [1] Figure 3 (Inception-v4's stem): 299x299x3 -> 35x35x384; BatchNormalization
+    # without scale, as in the rest of the family.
+    return inception_v4_stem(x, scale=False)
+
+
 def _v2_stem(x, auto):
     # keras.applications / TF-slim: Inception-v3's stem (299 -> 35x35x192) and a
     # 35x35 Inception module, mixed_5b (-> 35x35x320), instead of [1] Figure 3.
@@ -190,14 +205,23 @@ V2 = Version(
         "block17": (((192, 1),), ((128, 1), (160, (1, 7)), (192, (7, 1)))),
         "block8": (((192, 1),), ((192, 1), (224, (1, 3)), (256, (3, 1)))),
     },
-    repeats={"block35": 10, "block17": 20, "block8": 10},  # [1] Figure 15 / TF-slim
+    # TF-slim's (Figure 15 has 5, 10 and 5: V2_PAPER).
+    repeats={"block35": 10, "block17": 20, "block8": 10},
     reduction_a=(256, 256, 384, 384),  # [1] Table 1, Inception-ResNet-v2
     reduction_b=((256, 384), (256, 288), (256, 288, 320)),  # [1] Figure 18
     stem=_v2_stem,
     keras_layout=True,
     input=ImageInput("inception_resnet_v2", (299, 299, 3), min_size=75),
 )
-VERSIONS = {1: V1, 2: V2}
+V2_PAPER = dataclasses.replace(
+    V2,
+    repeats={"block35": 5, "block17": 10, "block8": 5},  # [1] Figure 15
+    stem=_v2_paper_stem,  # [1] Figure 3, per Figure 15's caption
+    keras_layout=False,
+    input=ImageInput("inception_resnet_v2_paper", (299, 299, 3), min_size=75),
+)
+# 2 is keras.applications' (TF-slim's) Inception-ResNet-v2, "2-paper" [1]'s.
+VERSIONS = {1: V1, 2: V2, "2-paper": V2_PAPER}
 
 
 def inception_resnet(
@@ -213,13 +237,13 @@ def inception_resnet(
     """Build Inception-ResNet-v1 or -v2 ([1] Figure 15).
 
     Args:
-        version: 1 or 2.
+        version: 1, 2 (keras.applications' layout) or ``"2-paper"`` ([1]'s).
         include_top, input_shape, pooling, classes, classifier_activation, name:
             keras.applications' arguments (`cnnzoo.models._common`). The top is
             ``avg_pool``, ``top_dropout`` and ``predictions``; without it the model
-            ends at the last 8x8 block (v1, ``block8_5_ac``) or at ``conv_7b_ac``
-            (v2). Default input 299x299x3, at least 75x75 (the valid convolutions
-            of the stem and the reductions).
+            ends at the last 8x8 block, ``block8_5_ac`` (v1 and "2-paper"), or at
+            ``conv_7b_ac`` (v2). Default input 299x299x3, at least 75x75 (the
+            valid convolutions of the stem and the reductions).
         dropout: dropout rate before the classifier ([1] Figure 15: keep 0.8); 0 for none.
 
     Returns:
@@ -230,7 +254,10 @@ def inception_resnet(
             an unknown classifier activation or channels-first data format.
     """
     if version not in VERSIONS:
-        raise ValueError(f"Inception-ResNet version must be 1 or 2, got {version!r}")
+        raise ValueError(
+            f"Inception-ResNet version must be one of {', '.join(map(repr, VERSIONS))}, "
+            f"got {version!r}"
+        )
     spec = VERSIONS[version]
     inputs, top = spec.input.start(
         include_top, input_shape, pooling, classes, classifier_activation
@@ -281,6 +308,29 @@ _TABLE2 = "Szegedy et al. 2017, Table 2 (single crop, single model)"
 # 3,344,256; 5 x block8 of 1,600,000 (910,080 + 384 * 1792 + 1792); classifier
 # 1792 * 1000 + 1000 = 1,793,000.
 INCEPTION_RESNET_V1_PARAMS = 22_742_808
+# Derived from [1] Figures 3, 7 (Table 1's 256, 256, 384, 384), 15-19 with the same
+# conventions as v1; a conv k_h x k_w, c_in -> c_out counts k_h * k_w * c_in * c_out
+# + c_out (its BN offsets), an up convolution 1 * 1 * c_in * c_out + c_out (its bias):
+#   stem (Figure 3): 3*3*3*32 + 32 (896) + 3*3*32*32 + 32 (9,248) + 3*3*32*64 + 64
+#       (18,496) + 3*3*64*96 + 96 (55,392); mixed_4a on 160: 2 * (160*64 + 64)
+#       (2 * 10,304) + 2 * (7*64*64 + 64) (2 * 28,736) + 2 * (3*3*64*96 + 96)
+#       (2 * 55,392) = 188,864; 3*3*192*192 + 192 (331,968)                  =    604,864
+#   5 x block35 on 384 (Figure 16): 3 * (384*32 + 32) (3 * 12,320) + 3*3*32*32 + 32
+#       (9,248) + 3*3*32*48 + 48 (13,872) + 3*3*48*64 + 64 (27,712) + up
+#       128*384 + 384 (49,536) = 137,328 each                                =    686,640
+#   reduction-A on 384: 3*3*384*384 + 384 (1,327,488) + 384*256 + 256 (98,560)
+#       + 3*3*256*256 + 256 (590,080) + 3*3*256*384 + 384 (885,120); out 1152  =  2,901,248
+#   10 x block17 on 1152 (Figure 17): 1152*192 + 192 (221,376) + 1152*128 + 128
+#       (147,584) + 7*128*160 + 160 (143,520) + 7*160*192 + 192 (215,232) + up
+#       384*1152 + 1152 (443,520) = 1,171,232 each                           = 11,712,320
+#   reduction-B on 1152 (Figure 18): 3 * (1152*256 + 256) (3 * 295,168) + 3*3*256*384
+#       + 384 (885,120) + 2 * (3*3*256*288 + 288) (2 * 663,840) + 3*3*288*320 + 320
+#       (829,760); out 1152 + 384 + 288 + 320 = 2144                         =  3,928,064
+#   5 x block8 on 2144 (Figure 19): 2 * (2144*192 + 192) (2 * 411,840) + 3*192*224
+#       + 224 (129,248) + 3*224*256 + 256 (172,288) + up 448*2144 + 2144 (962,656)
+#       = 2,087,872 each                                                     = 10,439,360
+#   classifier: 2144 * 1000 + 1000                                           =  2,145,000
+INCEPTION_RESNET_V2_PAPER_PARAMS = 32_417_496
 # keras.applications.InceptionResNetV2: 55,873,736 weights in all, of which the
 # BatchNormalization moving means and variances (2 x 30,272) are not trained.
 INCEPTION_RESNET_V2_PARAMS = 55_813_192
@@ -324,15 +374,45 @@ inception_resnet_v2 = MODELS.variant(
     inception_resnet,
     _card(
         "inception_resnet_v2",
-        "Figures 3, 7, 15-19 (Inception-ResNet-v2) as in the authors' TF-slim code "
-        "and keras.applications.InceptionResNetV2",
+        "Figures 7 and 16-19 (Inception-ResNet-v2's blocks, Table 1's reduction-A k, l, "
+        "m, n = 256, 256, 384, 384) in the layout of the authors' TF-slim code and "
+        "keras.applications.InceptionResNetV2, not Figures 3 and 15's",
         INCEPTION_RESNET_V2_PARAMS,
         19.9,
         4.9,
         "Layer for layer keras.applications.InceptionResNetV2 (55,873,736 weights in "
         "all), so weights='imagenet' takes its weights; plus Figure 15's dropout 0.2 "
-        "before the classifier (no weights).",
+        "before the classifier (no weights). TF-slim's layout departs from the paper's: "
+        "Inception-v3's stem and a 35x35 Inception module (mixed_5b, 320 wide) for "
+        "Figure 3's stem, 10 / 20 / 10 blocks for Figure 15's 5 / 10 / 5, the last 8x8 "
+        "block unscaled and without ReLU, and a 1x1 convolution to 1536 (conv_7b); the "
+        "paper's network is inception_resnet_v2_paper.",
         keras_application="InceptionResNetV2",
     ),
     {"version": 2},
+)
+inception_resnet_v2_paper = MODELS.variant(
+    inception_resnet,
+    _card(
+        "inception_resnet_v2_paper",
+        "Figure 15 (layout: 5 / 10 / 5 blocks, average pooling, dropout keep 0.8), "
+        "Figure 3 (stem, Inception-v4's), Figures 16, 17 and 19 (Inception-ResNet-A, -B, "
+        "-C), Figure 7 with Table 1's k, l, m, n = 256, 256, 384, 384 (reduction-A), "
+        "Figure 18 (reduction-B), §3.2 (BN not on the sums), §3.3 (residual scaling)",
+        INCEPTION_RESNET_V2_PAPER_PARAMS,
+        19.9,
+        4.9,
+        "The network the paper describes, section by section as listed. Its residual "
+        "blocks keep their input's width (384, 1152 = 384 + 384 + 384 after reduction-A, "
+        "2144 = 1152 + 384 + 288 + 320 after reduction-B), as a sum needs, where "
+        "Figures 17 and 19 print 1154 and 2048. Residual scales 0.17 / 0.1 / 0.2 per "
+        "block type (§3.3 gives only '0.1 to 0.3'; the authors' code's values); "
+        "BatchNormalization without scale, as the family's other nets. Differs from "
+        "inception_resnet_v2 (TF-slim's layout, for keras.applications' weights): "
+        "there the stem is Inception-v3's plus a 35x35 Inception module (320 wide), the "
+        "blocks 10 / 20 / 10, the last block unscaled and a 1x1 conv to 1536 follows. "
+        "No pretrained weights; layer names as inception_resnet_v1's (stem: "
+        "inception_v4's).",
+    ),
+    {"version": "2-paper"},
 )
