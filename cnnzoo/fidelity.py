@@ -107,10 +107,21 @@ _NETWORKS = (
         ("inception_v3",),
         "network",
         "003 §4.3",
-        "Szegedy et al. 2015 Table 1, Figs. 5-8, 10",
+        "Szegedy et al. 2015 Figs. 5-8, 10 as keras.applications.InceptionV3",
         "keras.applications.InceptionV3 layer for layer (its ImageNet weights fit)",
-        "the keras/TF-Slim layout, not the paper's: 35x35 modules keep a 5x5 branch and there"
-        " are 4, not 5, 17x17 modules",
+        "TF-Slim's layout, not Table 1's: 35x35 modules keep a 5x5 branch and there are 4, not"
+        " 5, 17x17 modules; the paper's is inception_v3_paper",
+    ),
+    Fidelity(
+        ("inception_v3_paper",),
+        "network",
+        "003 §4.3",
+        "Szegedy et al. 2015 Table 1, Figs. 5, 6 (n=7), 7, 8, 10",
+        "Table 1's 3x3 stem to 35x35x288, 3 x Fig. 5 (5x5 as two 3x3), 5 x Fig. 6, 2 x Fig. 7,"
+        " no dropout; optional BN auxiliary head on the last 17x17 module (Fig. 8)",
+        "filters the paper leaves open are TF-Slim's (a fifth 17x17 module with c7=192); the"
+        " last stem conv is padded to give Table 1's 35x35; the survey puts the auxiliary head"
+        " after the 35x35 modules, the paper's Fig. 8 is followed",
     ),
     Fidelity(
         ("inception_v4",),
@@ -133,10 +144,20 @@ _NETWORKS = (
         ("inception_resnet_v2",),
         "network",
         "003 §4.4.2",
-        "Szegedy et al. 2016 Figs. 15-19 as keras.applications.InceptionResNetV2",
+        "Szegedy et al. 2016 Figs. 16-19 as keras.applications.InceptionResNetV2",
         "keras.applications layer for layer (its ImageNet weights fit), dropout 0.2",
         "keras/TF-Slim's Inception-v3-style stem and 10/20/10 blocks, not the paper's"
-        " Inception-v4 stem and 5/10/5 blocks",
+        " Inception-v4 stem and 5/10/5 blocks (those are inception_resnet_v2_paper)",
+    ),
+    Fidelity(
+        ("inception_resnet_v2_paper",),
+        "network",
+        "003 §4.4.2",
+        "Szegedy et al. 2016 Figs. 3, 7, 15-19, Table 1 (k, l, m, n = 256, 256, 384, 384)",
+        "Inception-v4 stem, 5/10/5 Inception-ResNet-A/B/C blocks, avg pool, dropout 0.2",
+        "blocks keep their input width (1152, 2144) where Figs. 17/19 print 1154/2048; residual"
+        " scales 0.17/0.1/0.2 from the authors' code; the survey's m = 256 contradicts the"
+        " paper's Table 1 (384), which is followed",
     ),
     Fidelity(
         ("xception",),

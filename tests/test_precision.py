@@ -70,6 +70,8 @@ _MIN_SIZE = {
     "inception_v4": 75,
     "inception_resnet_v1": 75,
     "inception_resnet_v2": 75,
+    "inception_v3_paper": 75,
+    "inception_resnet_v2_paper": 75,
     "vgg11": 32,
     "vgg11_lrn": 32,
     "vgg13": 32,
