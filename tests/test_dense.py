@@ -8,11 +8,16 @@ import pytest
 from _tiny_models import tiny_model
 
 import cnnzoo
+from cnnzoo import cli_args
 from cnnzoo.evaluation.dense import (
+    DENSE_POOLING,
+    MeanImageOrChannelMean,
     cached_fully_convolutional,
     classifier_model,
     dense_predict,
     main_output_index,
+    mean_substitutions,
+    pool_score_map,
     score_map,
     to_fully_convolutional,
 )
@@ -117,11 +122,78 @@ def test_trained_model_wrapper_with_per_channel_mean_converts():
     assert score_map(fc, _pixels((1, 20, 18, 3))).shape == (1, 3, 2, 5)
 
 
-def test_per_pixel_mean_cannot_go_dense():
+def test_per_pixel_mean_goes_dense_with_its_channel_mean_at_other_sizes():
     train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
     model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean", train))
-    with pytest.raises(ValueError, match="per-pixel mean"):
-        to_fully_convolutional(model)
+    fc = to_fully_convolutional(model)
+    assert isinstance(fc.get_layer("preprocess_mean"), MeanImageOrChannelMean)
+    # At the training size the mean image itself: the original's output.
+    x = _pixels((3, 16, 16, 3))
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
+    # Elsewhere, by hand: pixels / 255 minus the training set's mean of each channel
+    # (the mean image averaged over height and width), then the net on each window.
+    channel_mean = train.reshape(-1, 3).astype("float64").mean(axis=0) / 255.0
+    image = _pixels((1, 22, 20, 3))
+    centred = (image / 255.0 - channel_mean).astype("float32")
+    net = model.get_layer("flat_net")
+    scores = score_map(fc, image)
+    assert scores.shape == (1, 4, 3, 5)
+    for i in range(4):
+        for j in range(3):
+            window = centred[:, 2 * i : 2 * i + 16, 2 * j : 2 * j + 16]
+            np.testing.assert_allclose(scores[0, i, j], net(window).numpy()[0], atol=TOL)
+    (record,) = mean_substitutions(model)
+    assert (record.layer, record.size) == ("preprocess_mean", (16, 16))
+    np.testing.assert_allclose(record.channel_mean, channel_mean, rtol=1e-5)
+    assert record.describe().startswith(
+        "preprocess_mean: the 16x16 per-pixel mean image is replaced by its per-channel mean"
+    )
+    assert mean_substitutions(_flat_net()) == ()
+
+
+def test_substituted_mean_follows_sizes_unknown_when_traced():
+    # score_map's tf.function relaxes to (None, None, None, 3) after a few sizes; the
+    # layer then chooses per call, and the training size still gets the mean image.
+    train = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean_255", train))
+    fc = to_fully_convolutional(model)
+    for shape in [(1, 18, 17, 3), (1, 19, 23, 3), (1, 20, 16, 3)]:
+        score_map(fc, _pixels(shape))
+    x = _pixels((2, 16, 16, 3))
+    np.testing.assert_allclose(score_map(fc, x)[:, 0, 0], model(x).numpy(), atol=TOL)
+
+
+def test_max_and_mean_pooling_of_a_constructed_score_map():
+    assert DENSE_POOLING == cli_args.DENSE_POOLING == ("mean", "max")
+    # 2x2 locations, 3 classes: class 0 is fairly likely everywhere, classes 1 and 2
+    # are very likely at one location each.
+    scores = np.array(
+        [[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], [[0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]]], "float32"
+    )
+    mean = pool_score_map(scores, "mean")
+    # (0.7+0.1+0.1+0.6)/4, (0.2+0.8+0.1+0.3)/4, (0.1+0.1+0.8+0.1)/4
+    np.testing.assert_allclose(mean, [[0.375, 0.35, 0.275]], atol=1e-6)
+    peak = pool_score_map(scores, "max")
+    # max per class 0.7, 0.8, 0.8, divided by their sum 2.3
+    np.testing.assert_allclose(peak, [[0.7 / 2.3, 0.8 / 2.3, 0.8 / 2.3]], atol=1e-6)
+    assert mean.argmax() == 0 and peak.argmax() in (1, 2)
+    with pytest.raises(ValueError, match="unknown dense pooling 'sum'"):
+        pool_score_map(scores, "sum")
+
+
+def test_dense_predict_max_pools_each_map_then_averages_the_mirror():
+    fc = to_fully_convolutional(_flat_net())
+    images = _pixels((2, 22, 20, 3), high=1.0)
+    maps, mirrored = score_map(fc, images), score_map(fc, images[:, :, ::-1])
+    peak = maps.max(axis=(1, 2))
+    peak_mirrored = mirrored.max(axis=(1, 2))
+    expected = (
+        peak / peak.sum(axis=1, keepdims=True)
+        + peak_mirrored / peak_mirrored.sum(axis=1, keepdims=True)
+    ) / 2
+    got = dense_predict(fc, images, pooling="max")
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(got, dense_predict(fc, images), atol=1e-4)
 
 
 def test_unconvertible_heads_are_errors():
