@@ -28,17 +28,17 @@ def _names(model) -> list[str]:
 
 
 def test_cards_hold_the_briefed_figures():
+    # alexnet_nonoverlap_pool, Krizhevsky et al. 2012 §3.4: 2x2 / 2 pooling keeps the 27,
+    # 13, 6 maps ("output of equivalent dimensions"); pooling has no weights and fc6
+    # still sees 6*6*256, so alexnet's 62,378,344. alexnet_conv6, §6 / Table 2's CNN*:
+    # + conv6 256*(256*3*3+1) = 590,080 -> 62,968,424.
     expected = {
         # name: (trainable params, recipe, dataset)
         "lenet5": (61_706, "lecun1998_distorted", "mnist"),
         "wu2016_mnist": (150_770, "wu2016_mnist_caffe", "mnist"),
         "wu2016_cifar": (138_570, "wu2016_cifar", "cifar10"),
         "alexnet": (62_378_344, "krizhevsky2012", "imagenet2012"),
-        # Krizhevsky et al. 2012 §3.4: 2x2 / 2 pooling keeps the 27, 13, 6 maps ("output
-        # of equivalent dimensions"): pooling has no weights and fc6 still sees 6*6*256,
-        # so alexnet's 62,378,344.
         "alexnet_nonoverlap_pool": (62_378_344, "krizhevsky2012", "imagenet2012"),
-        # §6 / Table 2's CNN*: + conv6 256*(256*3*3+1) = 590,080 -> 62,968,424.
         "alexnet_conv6": (62_968_424, "krizhevsky2012", "imagenet2012"),
         "vgg11": (132_863_336, "simonyan2014", "imagenet2012"),
         "vgg11_lrn": (132_863_336, "simonyan2014", "imagenet2012"),
@@ -55,23 +55,19 @@ def test_cards_hold_the_briefed_figures():
             recipe,
             dataset,
         ), name
-    assert cnnzoo.model_card("lenet5").published == {
-        "mnist_test_error": 0.8,
-        "mnist_test_error_no_distortions": 0.95,
+    published = {
+        "lenet5": {"mnist_test_error": 0.8, "mnist_test_error_no_distortions": 0.95},
+        "alexnet": {"imagenet2012_val_top1_error": 40.7, "imagenet2012_val_top5_error": 18.2},
+        # Krizhevsky et al. 2012 §3.4 (the difference to alexnet only).
+        "alexnet_nonoverlap_pool": {
+            "imagenet2012_top1_error_above_alexnet": 0.4,
+            "imagenet2012_top5_error_above_alexnet": 0.3,
+        },
+        # Krizhevsky et al. 2012 Table 2 (1 CNN*).
+        "alexnet_conv6": {"imagenet2012_val_top1_error": 39.0, "imagenet2012_val_top5_error": 16.6},
     }
-    assert cnnzoo.model_card("alexnet").published == {
-        "imagenet2012_val_top1_error": 40.7,
-        "imagenet2012_val_top5_error": 18.2,
-    }
-    # Krizhevsky et al. 2012 §3.4 (the difference only) and Table 2 (1 CNN*).
-    assert cnnzoo.model_card("alexnet_nonoverlap_pool").published == {
-        "imagenet2012_top1_error_above_alexnet": 0.4,
-        "imagenet2012_top5_error_above_alexnet": 0.3,
-    }
-    assert cnnzoo.model_card("alexnet_conv6").published == {
-        "imagenet2012_val_top1_error": 39.0,
-        "imagenet2012_val_top5_error": 16.6,
-    }
+    for name, figures in published.items():
+        assert cnnzoo.model_card(name).published == figures, name
     # Simonyan & Zisserman, Table 3 (single scale, S = Q = 256).
     table3 = {
         "vgg11": (29.6, 10.4),

@@ -67,7 +67,11 @@ def test_score_map_on_a_larger_image_is_the_original_on_each_window():
     model = _flat_net()
     fc = to_fully_convolutional(model)
     image = _pixels((1, 22, 20, 3), high=1.0)
-    scores = score_map(fc, image)
+    _assert_windows(score_map(fc, image), model, image)
+
+
+def _assert_windows(scores, model, image):
+    """`scores` of a 22x20 image is `model` on each of its 16x16 windows."""
     # conv 3x3 valid, pool 2: a 16x16 window every 2 pixels -> (22-16)/2+1 x (20-16)/2+1.
     assert scores.shape == (1, 4, 3, 5)
     for i in range(4):
@@ -113,9 +117,14 @@ def test_global_pooling_head_stays_and_gives_a_1x1_map():
     assert score_map(fc, _pixels((1, 48, 40, 3))).shape == (1, 1, 1, 10)
 
 
+def _wrapped(preprocessing, seed=0, n=20):
+    """`_flat_net` inside a trained model's wrapper; also the training images."""
+    train = np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+    return with_preprocessing(_flat_net(), preprocessing_layers(preprocessing, train)), train
+
+
 def test_trained_model_wrapper_with_per_channel_mean_converts():
-    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
-    model = with_preprocessing(_flat_net(), preprocessing_layers("per_channel_mean", train))
+    model, _ = _wrapped("per_channel_mean")
     fc = to_fully_convolutional(model)
     x = _pixels((3, 16, 16, 3))
     np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
@@ -123,8 +132,7 @@ def test_trained_model_wrapper_with_per_channel_mean_converts():
 
 
 def test_per_pixel_mean_goes_dense_with_its_channel_mean_at_other_sizes():
-    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
-    model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean", train))
+    model, train = _wrapped("per_pixel_mean")
     fc = to_fully_convolutional(model)
     assert isinstance(fc.get_layer("preprocess_mean"), MeanImageOrChannelMean)
     # At the training size the mean image itself: the original's output.
@@ -135,13 +143,7 @@ def test_per_pixel_mean_goes_dense_with_its_channel_mean_at_other_sizes():
     channel_mean = train.reshape(-1, 3).astype("float64").mean(axis=0) / 255.0
     image = _pixels((1, 22, 20, 3))
     centred = (image / 255.0 - channel_mean).astype("float32")
-    net = model.get_layer("flat_net")
-    scores = score_map(fc, image)
-    assert scores.shape == (1, 4, 3, 5)
-    for i in range(4):
-        for j in range(3):
-            window = centred[:, 2 * i : 2 * i + 16, 2 * j : 2 * j + 16]
-            np.testing.assert_allclose(scores[0, i, j], net(window).numpy()[0], atol=TOL)
+    _assert_windows(score_map(fc, image), model.get_layer("flat_net"), centred)
     (record,) = mean_substitutions(model)
     assert (record.layer, record.size) == ("preprocess_mean", (16, 16))
     np.testing.assert_allclose(record.channel_mean, channel_mean, rtol=1e-5)
@@ -154,8 +156,7 @@ def test_per_pixel_mean_goes_dense_with_its_channel_mean_at_other_sizes():
 def test_substituted_mean_follows_sizes_unknown_when_traced():
     # score_map's tf.function relaxes to (None, None, None, 3) after a few sizes; the
     # layer then chooses per call, and the training size still gets the mean image.
-    train = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
-    model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean_255", train))
+    model, _ = _wrapped("per_pixel_mean_255", seed=1, n=8)
     fc = to_fully_convolutional(model)
     for shape in [(1, 18, 17, 3), (1, 19, 23, 3), (1, 20, 16, 3)]:
         score_map(fc, _pixels(shape))

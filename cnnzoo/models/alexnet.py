@@ -129,21 +129,27 @@ _KRIZHEVSKY2012 = (
 )
 
 
+# What every AlexNet-family card shares: [1]'s input, classes, recipe and dataset.
+_FAMILY_CARD = {
+    "family": "alexnet",
+    "paper": _KRIZHEVSKY2012,
+    "input_shape": (227, 227, 3),
+    "num_classes": 1000,
+    "default_recipe": "krizhevsky2012",
+    "dataset": "imagenet2012",
+}
+
+
 def _card(name, section, params, published, published_source, notes) -> ModelCard:
-    """An AlexNet-family card: [1]'s input, classes, recipe and dataset, and what differs."""
+    """An AlexNet-family card: `_FAMILY_CARD` and what differs."""
     return ModelCard(
-        name=name,
-        family="alexnet",
-        paper=_KRIZHEVSKY2012,
+        name,
         section=section,
-        input_shape=(227, 227, 3),
-        num_classes=1000,
         trainable_params=params,
-        default_recipe="krizhevsky2012",
-        dataset="imagenet2012",
         published=published,
         published_source=published_source,
         notes=notes,
+        **_FAMILY_CARD,
     )
 
 
@@ -202,7 +208,27 @@ def alexnet(inputs, top, groups=1, lrn=True):
     return _alexnet(inputs, top, groups, lrn)
 
 
-@MODELS.add(
+def _variant(doc: str, **fixed):
+    """The ``net(inputs, top, groups, lrn)`` of a variant: `_alexnet` with `fixed`."""
+
+    def net(inputs, top, groups=1, lrn=True):
+        return _alexnet(inputs, top, groups, lrn, **fixed)
+
+    net.__doc__ = doc + _VARIANT_ARGS
+    return net
+
+
+_VARIANT_ARGS = """
+
+    Args:
+        include_top, input_shape, pooling, classes, classifier_activation, name,
+            groups, lrn: as `alexnet`.
+
+    Raises:
+        ValueError: as `alexnet`.
+    """
+
+alexnet_nonoverlap_pool = MODELS.add(
     _card(
         "alexnet_nonoverlap_pool",
         "§3.4 (the ablation's non-overlapping pooling, s = z = 2), otherwise §3, Fig. 2",
@@ -220,25 +246,17 @@ def alexnet(inputs, top, groups=1, lrn=True):
         "and 6 ([1] §3.4: the scheme 'produces output of equivalent dimensions'), so the "
         "weights have alexnet's shapes and count.",
     )
+)(
+    _variant(
+        """Build AlexNet with non-overlapping 2x2 / 2 max pooling ([1] §3.4's ablation).
+
+    Returns a `keras.Model` with `alexnet`'s layer names and weight shapes; only the
+    pooling windows of ``pool1``, ``pool2`` and ``pool5`` differ (2 instead of 3).""",
+        pool_size=NONOVERLAP_POOL_SIZE,
+    )
 )
-def alexnet_nonoverlap_pool(inputs, top, groups=1, lrn=True):
-    """Build AlexNet with non-overlapping 2x2 / 2 max pooling ([1] §3.4's ablation).
 
-    Args:
-        include_top, input_shape, pooling, classes, classifier_activation, name,
-            groups, lrn: as `alexnet`.
-
-    Returns:
-        A `keras.Model` with `alexnet`'s layer names and weight shapes; only the
-        pooling windows of ``pool1``, ``pool2`` and ``pool5`` differ (2 instead of 3).
-
-    Raises:
-        ValueError: as `alexnet`.
-    """
-    return _alexnet(inputs, top, groups, lrn, pool_size=NONOVERLAP_POOL_SIZE)
-
-
-@MODELS.add(
+alexnet_conv6 = MODELS.add(
     _card(
         "alexnet_conv6",
         "§6, Table 2 (CNN*: one more, sixth convolutional layer over the last pooling layer)",
@@ -254,19 +272,12 @@ def alexnet_nonoverlap_pool(inputs, top, groups=1, lrn=True):
         "22K-class pretraining; seed 002 says only that CNN* adds one convolutional layer "
         "to the five.",
     )
+)(
+    _variant(
+        """Build AlexNet with a sixth convolutional layer over pool5 ([1] §6, Table 2's CNN*).
+
+    Returns a `keras.Model` with `alexnet`'s layers plus ``conv6`` and ``conv6_relu``
+    after ``pool5`` (256 3x3 kernels, padding "same": fc6 still sees 6x6x256).""",
+        conv6=True,
+    )
 )
-def alexnet_conv6(inputs, top, groups=1, lrn=True):
-    """Build AlexNet with a sixth convolutional layer over pool5 ([1] §6, Table 2's CNN*).
-
-    Args:
-        include_top, input_shape, pooling, classes, classifier_activation, name,
-            groups, lrn: as `alexnet`.
-
-    Returns:
-        A `keras.Model` with `alexnet`'s layers plus ``conv6`` and ``conv6_relu``
-        after ``pool5`` (256 3x3 kernels, padding "same": fc6 still sees 6x6x256).
-
-    Raises:
-        ValueError: as `alexnet`.
-    """
-    return _alexnet(inputs, top, groups, lrn, conv6=True)
