@@ -9,8 +9,10 @@ import tensorflow as tf
 from _tiny_models import tiny_model
 from cnnzoo.pipelines import views
 
+from cnnzoo.cli import main
 from cnnzoo.evaluation import protocols
 from cnnzoo.evaluation.dense import dense_predict, to_fully_convolutional
+from cnnzoo.model_io import save_trained
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 
 CROP = 8  # the tiny models' input side
@@ -293,3 +295,21 @@ def test_bad_arguments_are_errors(model):
         protocols.evaluate_views(model, images, labels, views="10crop", scales=(6,))
     with pytest.raises(ValueError, match="2 images but 3 labels"):
         protocols.evaluate_views(model, images, [0, 1, 2], scales=(10,))
+
+
+def test_cli_prints_the_substitution_and_takes_dense_pooling(tmp_path, capsys):
+    # `cnnzoo evaluate` on a class-folder tree: the note names the substituted mean.
+    model, _, _ = _per_pixel_mean_model()
+    names = [f"c{k}" for k in range(CLASSES)]
+    path = tmp_path / "tiny.keras"
+    save_trained(model, path, {"dataset": "folder", "class_names": names})
+    root = tmp_path / "images"
+    for i, image in enumerate(_images(4, 12, 15)):
+        folder = root / names[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    args = ["evaluate", "--model", str(path), "--data", str(root), "--views", "dense"]
+    assert main([*args, "--scales", "10", "--dense-pooling", "max"]) == 0
+    out = capsys.readouterr().out
+    assert "note: dense evaluation, tiny: preprocess_mean: the 8x8 per-pixel mean image" in out
+    assert "protocol dense at scales [10]" in out
