@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cnnzoo.cli_args import MAX_BATCH, MAX_TRIALS, count, low_high, real
+from cnnzoo.cli_args import DENSE_POOLING, MAX_BATCH, MAX_TRIALS, count, low_high, real
 from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
 
 
@@ -211,7 +211,8 @@ def _scales(text: str | None):
 def cmd_evaluate(args) -> int:
     from cnnzoo.evaluation.evaluate import evaluate, evaluate_protocol
 
-    if args.ensemble or args.views or args.data or args.scales:
+    dense_pooling = args.dense_pooling != "mean"
+    if args.ensemble or args.views or args.data or args.scales or dense_pooling:
         paths = args.ensemble or [_model_path(args)]
         result = evaluate_protocol(
             paths,
@@ -224,6 +225,7 @@ def cmd_evaluate(args) -> int:
             skip_corrupt=args.skip_corrupt,
             progress=True,
             precision=args.precision,
+            dense_pooling=args.dense_pooling,
         )
         for path, member in zip(paths, result.get("members", []), strict=False):
             print(
@@ -413,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the one the model was trained for (single for CIFAR/MNIST, center otherwise)",
     )
     p.add_argument("--scales", help="shorter sides Q, e.g. 256,384,512")
+    p.add_argument(
+        "--dense-pooling",
+        choices=DENSE_POOLING,
+        default="mean",
+        help="how --views dense/multiscale pool the class-score map: mean (Simonyan & "
+        "Zisserman §3.2, default) or max",
+    )
     p.add_argument("--skip-corrupt", action="store_true", help="skip undecodable images")
     p.add_argument("--batch-size", type=count(1, MAX_BATCH), default=256)
     p.add_argument("--max-images", type=count(1))

@@ -11,6 +11,10 @@ import argparse
 import math
 from collections.abc import Callable
 
+# --dense-pooling's choices: `cnnzoo.evaluation.dense.DENSE_POOLING`, named here so the
+# parser does not import TensorFlow (tests/test_dense.py holds the two equal).
+DENSE_POOLING = ("mean", "max")
+
 
 def count(low: int = 1, high: int | None = None) -> Callable[[str], int]:
     """An int type in [low, high], e.g. ``type=count(1)`` for a positive count."""

@@ -17,7 +17,7 @@ from cnnzoo.models import alexnet, lenet, vgg, wu2016
 
 # Built models against their cards: tests/test_registry.py. Builds shared by the
 # tests here start from zeros (tests/_zoo.py); tests needing real weights set them.
-CLASSIC_NAMES = ["lenet5", *wu2016.MODELS.names(), "alexnet", *vgg.MODELS.names()]
+CLASSIC_NAMES = ["lenet5", *wu2016.MODELS.names(), *alexnet.MODELS.names(), *vgg.MODELS.names()]
 
 
 def _names(model) -> list[str]:
@@ -28,12 +28,18 @@ def _names(model) -> list[str]:
 
 
 def test_cards_hold_the_briefed_figures():
+    # alexnet_nonoverlap_pool, Krizhevsky et al. 2012 §3.4: 2x2 / 2 pooling keeps the 27,
+    # 13, 6 maps ("output of equivalent dimensions"); pooling has no weights and fc6
+    # still sees 6*6*256, so alexnet's 62,378,344. alexnet_conv6, §6 / Table 2's CNN*:
+    # + conv6 256*(256*3*3+1) = 590,080 -> 62,968,424.
     expected = {
         # name: (trainable params, recipe, dataset)
         "lenet5": (61_706, "lecun1998_distorted", "mnist"),
         "wu2016_mnist": (150_770, "wu2016_mnist_caffe", "mnist"),
         "wu2016_cifar": (138_570, "wu2016_cifar", "cifar10"),
         "alexnet": (62_378_344, "krizhevsky2012", "imagenet2012"),
+        "alexnet_nonoverlap_pool": (62_378_344, "krizhevsky2012", "imagenet2012"),
+        "alexnet_conv6": (62_968_424, "krizhevsky2012", "imagenet2012"),
         "vgg11": (132_863_336, "simonyan2014", "imagenet2012"),
         "vgg11_lrn": (132_863_336, "simonyan2014", "imagenet2012"),
         "vgg13": (133_047_848, "simonyan2014", "imagenet2012"),
@@ -49,14 +55,19 @@ def test_cards_hold_the_briefed_figures():
             recipe,
             dataset,
         ), name
-    assert cnnzoo.model_card("lenet5").published == {
-        "mnist_test_error": 0.8,
-        "mnist_test_error_no_distortions": 0.95,
+    published = {
+        "lenet5": {"mnist_test_error": 0.8, "mnist_test_error_no_distortions": 0.95},
+        "alexnet": {"imagenet2012_val_top1_error": 40.7, "imagenet2012_val_top5_error": 18.2},
+        # Krizhevsky et al. 2012 §3.4 (the difference to alexnet only).
+        "alexnet_nonoverlap_pool": {
+            "imagenet2012_top1_error_above_alexnet": 0.4,
+            "imagenet2012_top5_error_above_alexnet": 0.3,
+        },
+        # Krizhevsky et al. 2012 Table 2 (1 CNN*).
+        "alexnet_conv6": {"imagenet2012_val_top1_error": 39.0, "imagenet2012_val_top5_error": 16.6},
     }
-    assert cnnzoo.model_card("alexnet").published == {
-        "imagenet2012_val_top1_error": 40.7,
-        "imagenet2012_val_top5_error": 18.2,
-    }
+    for name, figures in published.items():
+        assert cnnzoo.model_card(name).published == figures, name
     # Simonyan & Zisserman, Table 3 (single scale, S = Q = 256).
     table3 = {
         "vgg11": (29.6, 10.4),
@@ -157,6 +168,48 @@ def test_alexnet_layers():
     settings = ("size", "k", "alpha", "beta", "alpha_convention")
     assert [getattr(lrn, a) for a in settings] == [5, 2.0, 1e-4, 0.75, "paper"]
     assert model.get_layer("fc6_dropout").rate == 0.5
+
+
+# Krizhevsky et al. 2012 Fig. 2: the map side after each pooling on 227x227.
+_POOL_MAPS = {"pool1": 27, "pool2": 13, "pool5": 6}
+
+
+def _pools(model) -> dict[str, tuple]:
+    return {
+        n: (
+            model.get_layer(n).pool_size,
+            model.get_layer(n).strides,
+            model.get_layer(n).output.shape[1],
+        )
+        for n in ("pool1", "pool2", "pool5")
+    }
+
+
+def test_alexnet_nonoverlap_pool_is_alexnet_with_2x2_windows():
+    model, reference = shared("alexnet_nonoverlap_pool"), shared("alexnet")
+    assert _names(model) == _names(reference)
+    assert [w.shape for w in model.weights] == [w.shape for w in reference.weights]
+    # Krizhevsky et al. 2012 §3.4: z = 3, s = 2 (overlapping) against z = s = 2; on
+    # 227x227, floor((55-2)/2)+1 = 27, floor((27-2)/2)+1 = 13, floor((13-2)/2)+1 = 6.
+    assert _pools(reference) == {n: ((3, 3), (2, 2), size) for n, size in _POOL_MAPS.items()}
+    assert _pools(model) == {n: ((2, 2), (2, 2), size) for n, size in _POOL_MAPS.items()}
+    grouped = cnnzoo.build("alexnet_nonoverlap_pool", groups=2, include_top=False)
+    assert trainable(grouped) == trainable(cnnzoo.build("alexnet", groups=2, include_top=False))
+
+
+def test_alexnet_conv6_adds_one_convolution_over_pool5():
+    model = shared("alexnet_conv6")
+    names = _names(shared("alexnet"))
+    at = names.index("pool5") + 1
+    assert _names(model) == [*names[:at], "conv6", "conv6_relu", *names[at:]]
+    conv6 = model.get_layer("conv6")
+    assert conv6.kernel.shape == (3, 3, 256, 256) and conv6.padding == "same"
+    assert model.get_layer("conv6_relu").output.shape[1:] == (6, 6, 256)
+    assert model.get_layer("fc6").kernel.shape == (6 * 6 * 256, 4096)
+    # groups=2 splits conv6 as conv5: 60,965,224 + 256*(128*3*3+1) = 61,260,392.
+    grouped = shared("alexnet_conv6", groups=2)
+    assert trainable(grouped) == alexnet.ALEXNET_CONV6_GROUPED_PARAMS == 61_260_392
+    assert grouped.get_layer("conv6").groups == 2
 
 
 def test_alexnet_without_lrn_and_bad_groups():

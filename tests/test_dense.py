@@ -8,11 +8,16 @@ import pytest
 from _tiny_models import tiny_model
 
 import cnnzoo
+from cnnzoo import cli_args
 from cnnzoo.evaluation.dense import (
+    DENSE_POOLING,
+    MeanImageOrChannelMean,
     cached_fully_convolutional,
     classifier_model,
     dense_predict,
     main_output_index,
+    mean_substitutions,
+    pool_score_map,
     score_map,
     to_fully_convolutional,
 )
@@ -62,7 +67,11 @@ def test_score_map_on_a_larger_image_is_the_original_on_each_window():
     model = _flat_net()
     fc = to_fully_convolutional(model)
     image = _pixels((1, 22, 20, 3), high=1.0)
-    scores = score_map(fc, image)
+    _assert_windows(score_map(fc, image), model, image)
+
+
+def _assert_windows(scores, model, image):
+    """`scores` of a 22x20 image is `model` on each of its 16x16 windows."""
     # conv 3x3 valid, pool 2: a 16x16 window every 2 pixels -> (22-16)/2+1 x (20-16)/2+1.
     assert scores.shape == (1, 4, 3, 5)
     for i in range(4):
@@ -108,20 +117,84 @@ def test_global_pooling_head_stays_and_gives_a_1x1_map():
     assert score_map(fc, _pixels((1, 48, 40, 3))).shape == (1, 1, 1, 10)
 
 
+def _wrapped(preprocessing, seed=0, n=20):
+    """`_flat_net` inside a trained model's wrapper; also the training images."""
+    train = np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+    return with_preprocessing(_flat_net(), preprocessing_layers(preprocessing, train)), train
+
+
 def test_trained_model_wrapper_with_per_channel_mean_converts():
-    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
-    model = with_preprocessing(_flat_net(), preprocessing_layers("per_channel_mean", train))
+    model, _ = _wrapped("per_channel_mean")
     fc = to_fully_convolutional(model)
     x = _pixels((3, 16, 16, 3))
     np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
     assert score_map(fc, _pixels((1, 20, 18, 3))).shape == (1, 3, 2, 5)
 
 
-def test_per_pixel_mean_cannot_go_dense():
-    train = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
-    model = with_preprocessing(_flat_net(), preprocessing_layers("per_pixel_mean", train))
-    with pytest.raises(ValueError, match="per-pixel mean"):
-        to_fully_convolutional(model)
+def test_per_pixel_mean_goes_dense_with_its_channel_mean_at_other_sizes():
+    model, train = _wrapped("per_pixel_mean")
+    fc = to_fully_convolutional(model)
+    assert isinstance(fc.get_layer("preprocess_mean"), MeanImageOrChannelMean)
+    # At the training size the mean image itself: the original's output.
+    x = _pixels((3, 16, 16, 3))
+    np.testing.assert_allclose(fc(x).numpy()[:, 0, 0], model(x).numpy(), atol=TOL)
+    # Elsewhere, by hand: pixels / 255 minus the training set's mean of each channel
+    # (the mean image averaged over height and width), then the net on each window.
+    channel_mean = train.reshape(-1, 3).astype("float64").mean(axis=0) / 255.0
+    image = _pixels((1, 22, 20, 3))
+    centred = (image / 255.0 - channel_mean).astype("float32")
+    _assert_windows(score_map(fc, image), model.get_layer("flat_net"), centred)
+    (record,) = mean_substitutions(model)
+    assert (record.layer, record.size) == ("preprocess_mean", (16, 16))
+    np.testing.assert_allclose(record.channel_mean, channel_mean, rtol=1e-5)
+    assert record.describe().startswith(
+        "preprocess_mean: the 16x16 per-pixel mean image is replaced by its per-channel mean"
+    )
+    assert mean_substitutions(_flat_net()) == ()
+
+
+def test_substituted_mean_follows_sizes_unknown_when_traced():
+    # score_map's tf.function relaxes to (None, None, None, 3) after a few sizes; the
+    # layer then chooses per call, and the training size still gets the mean image.
+    model, _ = _wrapped("per_pixel_mean_255", seed=1, n=8)
+    fc = to_fully_convolutional(model)
+    for shape in [(1, 18, 17, 3), (1, 19, 23, 3), (1, 20, 16, 3)]:
+        score_map(fc, _pixels(shape))
+    x = _pixels((2, 16, 16, 3))
+    np.testing.assert_allclose(score_map(fc, x)[:, 0, 0], model(x).numpy(), atol=TOL)
+
+
+def test_max_and_mean_pooling_of_a_constructed_score_map():
+    assert DENSE_POOLING == cli_args.DENSE_POOLING == ("mean", "max")
+    # 2x2 locations, 3 classes: class 0 is fairly likely everywhere, classes 1 and 2
+    # are very likely at one location each.
+    scores = np.array(
+        [[[[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], [[0.1, 0.1, 0.8], [0.6, 0.3, 0.1]]]], "float32"
+    )
+    mean = pool_score_map(scores, "mean")
+    # (0.7+0.1+0.1+0.6)/4, (0.2+0.8+0.1+0.3)/4, (0.1+0.1+0.8+0.1)/4
+    np.testing.assert_allclose(mean, [[0.375, 0.35, 0.275]], atol=1e-6)
+    peak = pool_score_map(scores, "max")
+    # max per class 0.7, 0.8, 0.8, divided by their sum 2.3
+    np.testing.assert_allclose(peak, [[0.7 / 2.3, 0.8 / 2.3, 0.8 / 2.3]], atol=1e-6)
+    assert mean.argmax() == 0 and peak.argmax() in (1, 2)
+    with pytest.raises(ValueError, match="unknown dense pooling 'sum'"):
+        pool_score_map(scores, "sum")
+
+
+def test_dense_predict_max_pools_each_map_then_averages_the_mirror():
+    fc = to_fully_convolutional(_flat_net())
+    images = _pixels((2, 22, 20, 3), high=1.0)
+    maps, mirrored = score_map(fc, images), score_map(fc, images[:, :, ::-1])
+    peak = maps.max(axis=(1, 2))
+    peak_mirrored = mirrored.max(axis=(1, 2))
+    expected = (
+        peak / peak.sum(axis=1, keepdims=True)
+        + peak_mirrored / peak_mirrored.sum(axis=1, keepdims=True)
+    ) / 2
+    got = dense_predict(fc, images, pooling="max")
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(got, dense_predict(fc, images), atol=1e-4)
 
 
 def test_unconvertible_heads_are_errors():

@@ -9,8 +9,11 @@ import tensorflow as tf
 from _tiny_models import tiny_model
 from cnnzoo.pipelines import views
 
+from cnnzoo.cli import main
 from cnnzoo.evaluation import protocols
 from cnnzoo.evaluation.dense import dense_predict, to_fully_convolutional
+from cnnzoo.model_io import save_trained
+from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 
 CROP = 8  # the tiny models' input side
 CLASSES = 6
@@ -129,6 +132,71 @@ def test_multiscale_is_dense_over_vggs_scales(model):
     np.testing.assert_allclose(probs, expected, atol=TOL)
 
 
+def _per_pixel_mean_model(seed=0):
+    """The tiny model behind a per-pixel mean on [0, 255] pixels (AlexNet's preprocessing)."""
+    train = np.random.default_rng(seed).integers(0, 256, (12, CROP, CROP, 3), dtype=np.uint8)
+    net = tiny_model((CROP, CROP, 3), CLASSES, seed=seed)
+    model = with_preprocessing(net, preprocessing_layers("per_pixel_mean_255", train))
+    return model, net, train.reshape(-1, 3).astype("float64").mean(axis=0)
+
+
+def test_per_pixel_mean_model_dense_and_multiscale_use_the_channel_mean():
+    model, fixed_net, channel_mean = _per_pixel_mean_model()
+    # The same net taking any size (its layers keep their weights' shapes).
+    net = tiny_model((None, None, 3), CLASSES)
+    net.set_weights(fixed_net.get_weights())
+    images, labels = _images(3, 12, 15), _labels(3)
+    report = protocols.evaluate_views(model, images, labels, views="multiscale", scales=(10, 14))
+    # By hand: at each Q, the image less the per-channel mean of the mean image, through
+    # the global-pooling net, averaged with its mirror; then the mean over the two Q.
+    per_scale = []
+    for q in (10, 14):
+        centred = (views.resize_shorter(images, q).numpy() - channel_mean).astype("float32")
+        per_scale.append((net(centred).numpy() + net(centred[:, :, ::-1]).numpy()) / 2)
+    expected = np.mean(per_scale, axis=0)
+    assert report == {
+        **protocols.score(expected, labels),
+        "views": "multiscale",
+        "scales": [10, 14],
+        "views_per_image": 4,
+        "dense_pooling": "mean",
+        "mean_substitution": f"{model.name}: preprocess_mean: the {CROP}x{CROP} per-pixel "
+        f"mean image is replaced by its per-channel mean "
+        f"({', '.join(f'{m:.2f}' for m in channel_mean)}) at input sizes other than "
+        f"{CROP}x{CROP}",
+    }
+    probs, _ = protocols.predict_views(model, images, labels, views="multiscale", scales=(10, 14))
+    np.testing.assert_allclose(probs, expected, atol=TOL)
+
+
+def test_per_pixel_mean_at_its_own_size_is_not_substituted():
+    model, _, _ = _per_pixel_mean_model(seed=1)
+    images, labels = _images(2, CROP, CROP), _labels(2)
+    report = protocols.evaluate_views(model, images, labels, views="dense", scales=(CROP,))
+    assert "mean_substitution" not in report and report["dense_pooling"] == "mean"
+    flips = (model(images.astype("float32")) + model(images[:, :, ::-1].astype("float32"))) / 2
+    probs, _ = protocols.predict_views(model, images, labels, views="dense", scales=(CROP,))
+    np.testing.assert_allclose(probs, flips.numpy(), atol=TOL)
+
+
+def test_dense_max_pooling_option(model):
+    images, labels = _images(2, 12, 15), _labels(2)
+    report = protocols.evaluate_views(
+        model, images, labels, views="dense", scales=(16,), dense_pooling="max"
+    )
+    probs, _ = protocols.predict_views(
+        model, images, labels, views="dense", scales=(16,), dense_pooling="max"
+    )
+    fc = to_fully_convolutional(model)
+    expected = dense_predict(fc, views.resize_shorter(images, 16), pooling="max")
+    np.testing.assert_allclose(probs, expected, atol=TOL)
+    assert report["dense_pooling"] == "max" and "mean_substitution" not in report
+    with pytest.raises(ValueError, match="unknown dense_pooling 'sum'"):
+        protocols.evaluate_views(model, images, labels, views="dense", dense_pooling="sum")
+    with pytest.raises(ValueError, match="dense_pooling='max' pools the score maps"):
+        protocols.evaluate_views(model, images, labels, scales=(10,), dense_pooling="max")
+
+
 def test_cifar_flip_and_translate_tta(model):
     images = _images(4, CROP, CROP)
     labels = _labels(4)
@@ -227,3 +295,21 @@ def test_bad_arguments_are_errors(model):
         protocols.evaluate_views(model, images, labels, views="10crop", scales=(6,))
     with pytest.raises(ValueError, match="2 images but 3 labels"):
         protocols.evaluate_views(model, images, [0, 1, 2], scales=(10,))
+
+
+def test_cli_prints_the_substitution_and_takes_dense_pooling(tmp_path, capsys):
+    # `cnnzoo evaluate` on a class-folder tree: the note names the substituted mean.
+    model, _, _ = _per_pixel_mean_model()
+    names = [f"c{k}" for k in range(CLASSES)]
+    path = tmp_path / "tiny.keras"
+    save_trained(model, path, {"dataset": "folder", "class_names": names})
+    root = tmp_path / "images"
+    for i, image in enumerate(_images(4, 12, 15)):
+        folder = root / names[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    args = ["evaluate", "--model", str(path), "--data", str(root), "--views", "dense"]
+    assert main([*args, "--scales", "10", "--dense-pooling", "max"]) == 0
+    out = capsys.readouterr().out
+    assert "note: dense evaluation, tiny: preprocess_mean: the 8x8 per-pixel mean image" in out
+    assert "protocol dense at scales [10]" in out

@@ -16,14 +16,30 @@ Papers:
         Recognition", CVPR 2016 (arXiv:1512.03385), §3.4: "we adopt the
         fully-convolutional form as in [1], and average the scores at multiple
         scales" — a global-average-pooling head already takes any input size.
+    [3] A. Krizhevsky, I. Sutskever, G. E. Hinton, "ImageNet Classification with Deep
+        Convolutional Neural Networks", NIPS 2012, §2: "subtracting the mean activity
+        over the training set from each pixel" (a per-pixel mean image).
 
 The converted model shares every layer with the original except the converted
 Dense layers, which are new Conv2D layers holding a copy of their weights (train
-the original, convert again).
+the original, convert again), and a per-pixel mean subtraction ([3] §2), which
+fixes the input size. That one becomes `MeanImageOrChannelMean`: the mean image
+where the input has the training size and, at any other size, the mean image's
+average over height and width. That average
+is the training set's mean of each channel over all images and positions, the
+"channel pixel zero-mean" preprocessing of the nets that are evaluated densely (VGG,
+seed 003 §3.2: "the mean of all red-channel pixels", green, blue); no text gives a
+per-pixel mean image a value at positions it never had. `mean_substitutions` names
+the replaced layers, and the evaluation reports them.
+
+The class-score map is pooled to one vector per image by its spatial mean ([1] §3.2,
+"spatially averaged") or, with ``pooling="max"``, its per-class maximum
+(`DENSE_POOLING`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import keras
@@ -72,6 +88,85 @@ def classifier_model(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, model.outputs[main_output_index(model)], name=model.name)
 
 
+def is_per_pixel_normalization(layer) -> bool:
+    """Whether `layer` is a Normalization over spatial axes: a per-pixel mean (and variance)."""
+    return isinstance(layer, keras.layers.Normalization) and any(
+        a % 4 in (1, 2) for a in layer.axis
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanSubstitution:
+    """A per-pixel mean that dense evaluation replaces by its per-channel mean at other sizes.
+
+    Attributes:
+        layer: the Normalization layer's name (``preprocess_mean`` in trained models).
+        size: (height, width) of its mean image: the size it is used at.
+        channel_mean: the mean image averaged over height and width, per channel.
+    """
+
+    layer: str
+    size: tuple[int, int]
+    channel_mean: tuple[float, ...]
+
+    def describe(self) -> str:
+        """One line naming the substitution."""
+        h, w = self.size
+        means = ", ".join(f"{m:.2f}" for m in self.channel_mean)
+        return (
+            f"{self.layer}: the {h}x{w} per-pixel mean image is replaced by its per-channel "
+            f"mean ({means}) at input sizes other than {h}x{w}"
+        )
+
+
+class MeanImageOrChannelMean(keras.layers.Layer):
+    """A per-pixel Normalization that also takes other sizes: there, the per-channel mean.
+
+    (x - mean) / std with the source layer's (1, H, W, C) mean and variance where the
+    input is H x W, and with their averages over height and width elsewhere. Built by
+    dense evaluation only (an evaluation-time stand-in; not registered for saving).
+    """
+
+    def __init__(self, source: keras.layers.Normalization, **kwargs):
+        super().__init__(name=source.name, dtype=source.dtype_policy, **kwargs)
+        if source.invert:
+            raise ValueError(f"{source.name}: an inverted Normalization cannot be substituted")
+        mean = np.asarray(keras.ops.convert_to_numpy(source.mean), "float32")
+        variance = np.asarray(keras.ops.convert_to_numpy(source.variance), "float32")
+        self.size = (int(mean.shape[1]), int(mean.shape[2]))
+        # Keras's Normalization divides by max(sqrt(variance), epsilon).
+        eps = keras.backend.epsilon()
+        self.per_pixel = (mean, np.maximum(np.sqrt(variance), eps))
+        channel_var = variance.mean(axis=(1, 2), keepdims=True)
+        self.per_channel = (
+            mean.mean(axis=(1, 2), keepdims=True),
+            np.maximum(np.sqrt(channel_var), eps),
+        )
+        self.record = MeanSubstitution(
+            source.name, self.size, tuple(float(m) for m in self.per_channel[0].ravel())
+        )
+
+    def _normalize(self, x, statistics):
+        mean, std = (tf.cast(s, x.dtype) for s in statistics)
+        return (x - mean) / std
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        if h is not None and w is not None:  # a size known when traced: choose now
+            same = (h, w) == self.size
+            return self._normalize(x, self.per_pixel if same else self.per_channel)
+        shape = tf.shape(x)
+        same = tf.logical_and(tf.equal(shape[1], self.size[0]), tf.equal(shape[2], self.size[1]))
+        return tf.cond(
+            same,
+            lambda: self._normalize(x, self.per_pixel),
+            lambda: self._normalize(x, self.per_channel),
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 class _Converter:
     """Re-calls a model's layers on a (None, None, None, C) input, converting the head.
 
@@ -84,6 +179,7 @@ class _Converter:
         self.flat: dict[int, tuple[int, int]] = {}
         self.vector: set[int] = set()
         self.converted: list[tuple[keras.layers.Dense, keras.layers.Conv2D]] = []
+        self.substitutions: list[MeanSubstitution] = []
 
     def convert(self, model, x):
         """Apply `model`'s graph to tensor `x`, returning the new output tensor(s)."""
@@ -134,14 +230,11 @@ class _Converter:
             if flat or vector:
                 raise ValueError(f"{layer.name}: a nested model after the Flatten is not supported")
             return self.convert(layer, inputs[0])
-        if isinstance(layer, keras.layers.Normalization) and any(
-            a % 4 in (1, 2) for a in layer.axis
-        ):
-            raise ValueError(
-                f"{layer.name}: a per-pixel mean (Normalization over the spatial axes) "
-                "fixes the input size, so the model cannot be applied to whole images; "
-                "evaluate it with crops (center / 10crop / 144crop) instead"
-            )
+        if is_per_pixel_normalization(layer):
+            # The mean image fixes the input size; other sizes get its per-channel mean.
+            substitute = MeanImageOrChannelMean(layer)
+            self.substitutions.append(substitute.record)
+            return substitute(*args, **kwargs)
         if isinstance(layer, keras.layers.Flatten):
             x = args[0]
             if len(x.shape) != 4 or layer.data_format != "channels_last":
@@ -219,8 +312,9 @@ def to_fully_convolutional(model: keras.Model, name: str | None = None) -> keras
     227), later Dense layers become 1x1 convolutions, with the same weights reshaped.
     Dropout and activations stay. A global-pooling head (ResNet) already accepts any
     size and stays as it is. Nested models (the trained-model wrapper with its
-    preprocessing layers) are converted recursively. Only the main output is kept
-    (`main_output_index`).
+    preprocessing layers) are converted recursively. A per-pixel mean becomes
+    `MeanImageOrChannelMean` (its per-channel mean at other sizes; see
+    `mean_substitutions`). Only the main output is kept (`main_output_index`).
 
     Args:
         model: a Keras classifier taking (H, W, C) images.
@@ -236,16 +330,15 @@ def to_fully_convolutional(model: keras.Model, name: str | None = None) -> keras
         for cnnzoo models, computed per location).
 
     Raises:
-        ValueError: for a per-pixel-mean preprocessing layer (it fixes the input
-            size), layers that have no convolutional equivalent after the Flatten, or
-            a model without a classifier (4-D output).
+        ValueError: for layers that have no convolutional equivalent after the
+            Flatten, or a model without a classifier (4-D output).
     """
     model_fc, _ = _convert(classifier_model(model), name)
     return model_fc
 
 
 def _convert(model, name=None):
-    """`to_fully_convolutional`, also returning the (Dense, Conv2D) pairs it converted."""
+    """`to_fully_convolutional`, also returning its `_Converter` (what it converted)."""
     if model.input_shape is None or len(model.input_shape) != 4:
         raise ValueError(
             f"{model.name}: expected an image input (None, H, W, C), got {model.input_shape}"
@@ -267,7 +360,7 @@ def _convert(model, name=None):
             f"{model.name}: its output {tuple(model.output_shape)} is not a class-score "
             "vector; build it with include_top=True"
         )
-    return keras.Model(inputs, outputs, name=name or f"{model.name}_fc"), converter.converted
+    return keras.Model(inputs, outputs, name=name or f"{model.name}_fc"), converter
 
 
 def model_cache(model: keras.Model) -> dict:
@@ -292,13 +385,30 @@ def cached_fully_convolutional(model: keras.Model) -> keras.Model:
     evaluations; the copied Dense weights are refreshed from `model` on every call,
     so training the original between evaluations is seen.
     """
+    model_fc, converter = _cached_conversion(model)
+    for dense, conv in converter.converted:
+        copy_dense_weights(dense, conv)
+    return model_fc
+
+
+def _cached_conversion(model: keras.Model):
     cache = model_cache(model)
     if "fully_convolutional" not in cache:
         cache["fully_convolutional"] = _convert(classifier_model(model))
-    model_fc, converted = cache["fully_convolutional"]
-    for dense, conv in converted:
-        copy_dense_weights(dense, conv)
-    return model_fc
+    return cache["fully_convolutional"]
+
+
+def mean_substitutions(model: keras.Model) -> tuple[MeanSubstitution, ...]:
+    """The per-pixel means whose per-channel mean the dense form of `model` uses at other sizes.
+
+    Args:
+        model: a classifier, as for `cached_fully_convolutional` (converted once, cached).
+
+    Returns:
+        One `MeanSubstitution` per per-pixel Normalization layer; empty for models
+        without one.
+    """
+    return tuple(_cached_conversion(model)[1].substitutions)
 
 
 def forward_function(model: keras.Model):
@@ -324,8 +434,45 @@ def score_map(model_fc: keras.Model, images) -> np.ndarray:
     return forward_function(model_fc)(images).numpy()
 
 
+def _max_pool_scores(scores):
+    # Each class's best location; renormalised to sum to one, so that the result
+    # averages with other views, protocols and models as a posterior does (the
+    # ranking of the classes, and so the top-k error, is the maximum's).
+    peak = tf.reduce_max(scores, axis=[1, 2])
+    return peak / tf.reduce_sum(peak, axis=-1, keepdims=True)
+
+
+_POOLERS = {
+    # [1] §3.2: "the class score map is spatially averaged (sum-pooled)".
+    "mean": lambda scores: tf.reduce_mean(scores, axis=[1, 2]),
+    "max": _max_pool_scores,
+}
+# How a (B, h, w, K) posterior map can become (B, K) scores (`pool_score_map`).
+DENSE_POOLING = tuple(_POOLERS)
+
+
+def pool_score_map(scores, pooling: str = "mean") -> np.ndarray:
+    """(B, h, w, K) posterior map -> (B, K): its spatial mean, or its per-class maximum.
+
+    Args:
+        scores: the posterior map (`score_map` of a softmax model).
+        pooling: ``"mean"`` ([1] §3.2) or ``"max"`` (each class's highest posterior
+            over the locations, divided by their sum over the classes).
+
+    Returns:
+        (B, K) float32 NumPy scores.
+    """
+    if pooling not in _POOLERS:
+        raise ValueError(f"unknown dense pooling {pooling!r}; expected one of {DENSE_POOLING}")
+    return _POOLERS[pooling](tf.convert_to_tensor(scores, tf.float32)).numpy()
+
+
 def dense_predict(
-    model_fc: keras.Model, images, mirror: bool = True, from_logits: bool = False
+    model_fc: keras.Model,
+    images,
+    mirror: bool = True,
+    from_logits: bool = False,
+    pooling: str = "mean",
 ) -> np.ndarray:
     """Dense evaluation of a batch of same-sized images ([1] §3.2).
 
@@ -344,9 +491,11 @@ def dense_predict(
         from_logits: the model's scores are logits (``classifier_activation=None``):
             apply the softmax at every location first, so posteriors are averaged
             all the same.
+        pooling: how the map becomes one vector, ``"mean"`` or ``"max"``
+            (`pool_score_map`).
 
     Returns:
-        (B, classes) float32 NumPy array of mean posteriors.
+        (B, classes) float32 NumPy array of pooled posteriors.
     """
     images = tf.cast(tf.convert_to_tensor(images), tf.float32)
     if images.shape.rank != 4:
@@ -357,7 +506,7 @@ def dense_predict(
     scores = forward_function(model_fc)(images)
     if from_logits:
         scores = tf.nn.softmax(scores, axis=-1)
-    scores = tf.reduce_mean(scores, axis=[1, 2]).numpy()
+    scores = pool_score_map(scores, pooling)
     if mirror:
         scores = (scores[:batch] + scores[batch:]) / 2
     return scores

@@ -219,6 +219,7 @@ def evaluate_protocol(
     skip_corrupt: bool = False,
     progress: bool = False,
     precision: str | None = None,
+    dense_pooling: str = "mean",
 ) -> dict:
     """Evaluate one model, or the ensemble of several, under a paper's test protocol.
 
@@ -236,10 +237,12 @@ def evaluate_protocol(
         skip_corrupt: skip undecodable images instead of stopping at the first.
         progress: show a progress bar.
         precision: as for `evaluate`.
+        dense_pooling: how the dense protocols pool a class-score map, "mean" or "max".
 
     Returns:
         `evaluate_views`' dict (errors in percent, accuracies as fractions); for an
-        ensemble also ``members``; ``skipped`` when `skip_corrupt`.
+        ensemble also ``members``; ``skipped`` when `skip_corrupt`. A
+        ``mean_substitution`` in it is also printed as a note.
     """
     from cnnzoo.evaluation import protocols
 
@@ -255,11 +258,13 @@ def evaluate_protocol(
     images, labels, skipped = open_source(data, data_dir, names, skip_corrupt)
     images = fit_to_model(images, models[0], views)
     options = dict(views=views, scales=scales, batch_size=batch_size, max_images=max_images)
-    options["progress"] = progress
+    options.update(progress=progress, dense_pooling=dense_pooling)
     if len(models) == 1:
         result = protocols.evaluate_views(models[0], images, labels, **options)
     else:
         result = protocols.evaluate_ensemble(models, images, labels, **options)
     if skipped is not None:
         result["skipped"] = skipped.summary()
+    if "mean_substitution" in result:
+        print(f"note: dense evaluation, {result['mean_substitution']}")
     return _with_precision(result, meta)

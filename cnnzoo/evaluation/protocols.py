@@ -32,6 +32,13 @@ Protocols (``views``):
 A sequence of protocols, e.g. ``("10crop", "dense")``, averages their predictions
 ([2] Table 5, "multi-crop & dense").
 
+Dense protocols pool each class-score map by its mean ([2] §3.2) or, with
+``dense_pooling="max"``, its per-class maximum (`cnnzoo.evaluation.dense.pool_score_map`).
+A model with a per-pixel mean ([1] §2: AlexNet, W. Wu's 2016 thesis nets) is evaluated
+densely with that mean image's per-channel mean at the sizes other than its own
+(`cnnzoo.evaluation.dense.MeanImageOrChannelMean`); the result says so in
+``mean_substitution``.
+
 How predictions combine, all in softmax posteriors: the views of one scale are
 averaged, then the scales of one protocol, then the protocols, then (for an
 ensemble) the models. Each step averages with equal weights.
@@ -77,6 +84,8 @@ class ViewOptions:
         pad: padding of the ``translate`` views (default 4, He et al. 2016 §4.2).
         from_logits: the model outputs logits: apply a softmax before averaging.
             cnnzoo models output posteriors (the default).
+        dense_pooling: how ``dense`` / ``multiscale`` pool a class-score map:
+            ``"mean"`` ([2] §3.2, the default) or ``"max"``.
         antialias: low-pass filter when rescaling (as PIL does).
         max_images: evaluate the first N images only.
         progress: show Keras's progress bar (with the time left when the number
@@ -89,6 +98,7 @@ class ViewOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     pad: int = pv.CIFAR_PAD
     from_logits: bool = False
+    dense_pooling: str = "mean"
     antialias: bool = True
     max_images: int | None = None
     progress: bool = False
@@ -138,6 +148,8 @@ class _Member:
         self.crop = crop
         self.from_logits = from_logits
         self._fc = None
+        # The (height, width) of the whole images dense evaluation fed the model.
+        self.dense_sizes: set[tuple[int, int]] = set()
 
     @property
     def fc(self) -> keras.Model:
@@ -146,6 +158,20 @@ class _Member:
         if self._fc is None:
             self._fc = dense_eval.cached_fully_convolutional(self.original)
         return self._fc
+
+    def dense(self, images, options: ViewOptions) -> np.ndarray:
+        """`dense_predict` of a batch of same-sized images, noting their size."""
+        self.dense_sizes.add((int(images.shape[1]), int(images.shape[2])))
+        return dense_eval.dense_predict(
+            self.fc, images, from_logits=self.from_logits, pooling=options.dense_pooling
+        )
+
+    def mean_substitution(self) -> str | None:
+        """What replaced a per-pixel mean at other sizes in dense evaluation, if anything did."""
+        if not self.dense_sizes - {self.crop}:
+            return None
+        records = dense_eval.mean_substitutions(self.original)
+        return "; ".join(f"{self.original.name}: {r.describe()}" for r in records) or None
 
     def mean_over_views(self, views) -> np.ndarray:
         """(n, V, h, w, C) views -> (n, K) NumPy mean posteriors, in one model call.
@@ -218,14 +244,12 @@ def _crop_predict(name: str, member: _Member, chunk, q, options: ViewOptions) ->
 
 
 def _dense_predict(member: _Member, chunk, q, options: ViewOptions) -> np.ndarray:
-    """Mean posteriors (n, K) of a chunk over dense evaluation at shorter side q."""
-    antialias, from_logits = options.antialias, member.from_logits
+    """Pooled posteriors (n, K) of a chunk over dense evaluation at shorter side q."""
+    antialias = options.antialias
     if isinstance(chunk, list):
         # Different sizes cannot share a batch: one image (and its mirror) per call.
         resized = [pv.resize_shorter(x, q, antialias=antialias)[None] for x in chunk]
-        return np.concatenate(
-            [dense_eval.dense_predict(member.fc, x, from_logits=from_logits) for x in resized]
-        )
+        return np.concatenate([member.dense(x, options) for x in resized])
     qh, qw = pv.shorter_side_size(int(chunk.shape[1]), int(chunk.shape[2]), q)
     # Keep a call's pixels near batch_size crops' worth (image and mirror count twice).
     crop_area = member.crop[0] * member.crop[1]
@@ -233,7 +257,7 @@ def _dense_predict(member: _Member, chunk, q, options: ViewOptions) -> np.ndarra
     out = []
     for i in range(0, len(chunk), per_call):
         resized = pv.resize_shorter(chunk[i : i + per_call], q, antialias=antialias)
-        out.append(dense_eval.dense_predict(member.fc, resized, from_logits=from_logits))
+        out.append(member.dense(resized, options))
     return np.concatenate(out)
 
 
@@ -251,6 +275,7 @@ PROTOCOL_TABLE: dict[str, Protocol] = {
     "multiscale": Protocol(_dense_predict, 2, (256, 384, 512)),
 }
 CROP_PROTOCOLS = tuple(pv.VIEW_SETS)
+DENSE_PROTOCOLS = tuple(n for n, p in PROTOCOL_TABLE.items() if p.predict is _dense_predict)
 PROTOCOLS = tuple(PROTOCOL_TABLE)
 # The protocols that look at the image as it is, without rescaling it to a scale Q.
 UNSCALED = tuple(n for n, p in PROTOCOL_TABLE.items() if p.default_scales is None)
@@ -268,6 +293,19 @@ class _Run:
     name: str
     protocol: Protocol
     scales: tuple[int | None, ...]  # (None,) for the unscaled protocols
+
+
+def _check_dense_pooling(runs: list[_Run], pooling: str) -> None:
+    """A known pooling, and no pooling but the default for protocols without a score map."""
+    if pooling not in dense_eval.DENSE_POOLING:
+        raise ValueError(
+            f"unknown dense_pooling {pooling!r}; expected one of {dense_eval.DENSE_POOLING}"
+        )
+    if pooling != "mean" and not any(run.name in DENSE_PROTOCOLS for run in runs):
+        raise ValueError(
+            f"dense_pooling={pooling!r} pools the score maps of the dense protocols "
+            f"{DENSE_PROTOCOLS}; views={[run.name for run in runs]} has none"
+        )
 
 
 def _resolve(views, scales) -> list[_Run]:
@@ -376,15 +414,10 @@ def _chunks(images, labels, size: int) -> Iterator[tuple[Any, np.ndarray]]:
 
 
 def _member_predictions(
-    models, images, labels, options: ViewOptions
+    members: list[_Member], images, labels, options: ViewOptions
 ) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
-    """Per chunk: each model's (n, K) posteriors, and the chunk's labels."""
-    if options.batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {options.batch_size}")
+    """Per chunk: each member's (n, K) posteriors, and the chunk's labels."""
     runs = _resolve(options.views, options.scales)
-    members = [_Member(m, options.crop_size, options.from_logits) for m in models]
-    if not members:
-        raise ValueError("no models to evaluate")
     seen, limit = 0, options.max_images
     bar = _progress(images, limit) if options.progress else None
     for chunk, chunk_labels in _chunks(images, labels, options.batch_size):
@@ -407,24 +440,39 @@ def _progress(images, limit: int | None) -> keras.utils.Progbar:
     return keras.utils.Progbar(total, unit_name="image")
 
 
-def _ensemble(models, images, labels, options: ViewOptions) -> tuple[np.ndarray, np.ndarray]:
-    """(M, N, K) posteriors of every member and the (N,) labels; the data is read once."""
-    models = list(models)
-    batches = list(_member_predictions(models, images, labels, options))
+def _ensemble(models, images, labels, options: ViewOptions):
+    """(M, N, K) posteriors of every member, the (N,) labels and the members' `_Member`s.
+
+    The data is read once.
+    """
+    if options.batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {options.batch_size}")
+    _check_dense_pooling(_resolve(options.views, options.scales), options.dense_pooling)
+    members = [_Member(m, options.crop_size, options.from_logits) for m in models]
+    if not members:
+        raise ValueError("no models to evaluate")
+    batches = list(_member_predictions(members, images, labels, options))
     if not batches:
         raise ValueError("no images were evaluated")
-    probs = np.stack([np.concatenate([p[m] for p, _ in batches]) for m in range(len(models))])
-    return probs, np.concatenate([y for _, y in batches])
+    probs = np.stack([np.concatenate([p[m] for p, _ in batches]) for m in range(len(members))])
+    return probs, np.concatenate([y for _, y in batches]), members
 
 
-def _describe(options: ViewOptions) -> dict[str, Any]:
+def _describe(options: ViewOptions, members: list[_Member]) -> dict[str, Any]:
+    """The report's protocol fields; with a dense protocol, its pooling and mean substitution."""
     runs = _resolve(options.views, options.scales)
     views = options.views
-    return {
+    described = {
         "views": views if isinstance(views, str) else "+".join(views),
         "scales": sorted({q for run in runs for q in run.scales if q is not None}),
         "views_per_image": sum(run.protocol.views_per_scale * len(run.scales) for run in runs),
     }
+    if any(run.name in DENSE_PROTOCOLS for run in runs):
+        described["dense_pooling"] = options.dense_pooling
+    substituted = [note for note in (m.mean_substitution() for m in members) if note]
+    if substituted:
+        described["mean_substitution"] = "; ".join(substituted)
+    return described
 
 
 # --------------------------------------------------------------------------- public API
@@ -445,17 +493,20 @@ def evaluate_views(model: keras.Model, images, labels=None, views="center", **op
         labels: (N,) integer labels (or one-hot rows) for array or sequence images.
         views: the protocol, or several (see `ViewOptions`).
         **options: the other fields of `ViewOptions` (scales, crop_size, batch_size,
-            pad, from_logits, antialias, max_images).
+            pad, from_logits, dense_pooling, antialias, max_images).
 
     Returns:
         `cnnzoo.evaluation.metrics.score`'s dict (counts, accuracies as fractions,
         errors in percent) plus ``views`` (the protocol), ``scales`` (the Q used,
         sorted) and ``views_per_image`` (model inputs per image; dense counts image
-        and mirror).
+        and mirror); with a dense protocol also ``dense_pooling``, and
+        ``mean_substitution`` (a line naming each per-pixel mean replaced by its
+        per-channel mean) where dense evaluation fed a per-pixel-mean model images
+        of another size than its own.
     """
     settings = ViewOptions(views, **options)
-    probs, y = _ensemble([model], images, labels, settings)
-    return {**score(probs[0], y), **_describe(settings)}
+    probs, y, members = _ensemble([model], images, labels, settings)
+    return {**score(probs[0], y), **_describe(settings, members)}
 
 
 def predict_views(model: keras.Model, images, labels=None, views="center", **options):
@@ -468,7 +519,7 @@ def predict_views(model: keras.Model, images, labels=None, views="center", **opt
         ``(probs, labels)``: (N, K) float32 mean posteriors and (N,) int64 labels
         (one-hot label rows become their argmax).
     """
-    probs, y = _ensemble([model], images, labels, ViewOptions(views, **options))
+    probs, y, _ = _ensemble([model], images, labels, ViewOptions(views, **options))
     return probs[0], y
 
 
@@ -484,7 +535,7 @@ def ensemble_predict(models: Sequence[keras.Model], images, labels=None, views="
     Returns:
         ``(probs, labels)`` as `predict_views`.
     """
-    probs, y = _ensemble(models, images, labels, ViewOptions(views, **options))
+    probs, y, _ = _ensemble(models, images, labels, ViewOptions(views, **options))
     return probs.mean(axis=0), y
 
 
@@ -502,9 +553,9 @@ def evaluate_ensemble(
         `cnnzoo.evaluation.metrics.score` dict, in order.
     """
     settings = ViewOptions(views, **options)
-    probs, y = _ensemble(models, images, labels, settings)
+    probs, y, members = _ensemble(models, images, labels, settings)
     return {
         **score(probs.mean(axis=0), y),
-        **_describe(settings),
+        **_describe(settings, members),
         "members": [score(p, y) for p in probs],
     }
