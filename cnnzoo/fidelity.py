@@ -78,6 +78,24 @@ _NETWORKS = (
         " groups=2 is Fig. 2's two-GPU net",
     ),
     Fidelity(
+        ("alexnet_nonoverlap_pool",),
+        "network",
+        "002 (overlapping pooling); 003 §2.2.4",
+        "Krizhevsky et al. 2012 §3.4",
+        "alexnet with 2x2 stride-2 pooling: maps 27/13/6 and weights as alexnet's (§3.4:"
+        " 'output of equivalent dimensions')",
+        "the paper reports only the difference (+0.4 / +0.3 points top-1 / top-5 error)",
+    ),
+    Fidelity(
+        ("alexnet_conv6",),
+        "network",
+        "002 (results: CNN* adds a sixth conv layer)",
+        "Krizhevsky et al. 2012 §6, Table 2 (1 CNN*: 39.0 / 16.6)",
+        "a sixth conv layer, 256 3x3 'same' + ReLU, over the last pooling layer; fc6 unchanged",
+        "the paper gives neither its size nor its grouping (ours); its 39.0/16.6 need"
+        " pre-training on ImageNet Fall 2011",
+    ),
+    Fidelity(
         ("vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19"),
         "network",
         "003 §3.1",
@@ -365,7 +383,11 @@ _PROTOCOLS = (
         "003 §3.2",
         "Simonyan & Zisserman 2015 §3.2, §4.2",
         "FC layers as convolutions over the whole rescaled image, class scores averaged"
-        " spatially and over flips; multiscale Q in {256, 384, 512}",
+        " spatially (or max-pooled: --dense-pooling max) and over flips; multiscale Q in"
+        " {256, 384, 512}",
+        "a per-pixel mean (AlexNet, the thesis nets) is replaced by its per-channel average at"
+        " sizes other than the training size, and the output says so: no text describes dense"
+        " evaluation for them; VGG's per-channel mean (003 §3.2) is what this amounts to",
     ),
     Fidelity(
         ("pca_lighting",),
