@@ -8,12 +8,27 @@ are the binomial.
 
 from __future__ import annotations
 
+import json
+import math
+
 import keras
 import numpy as np
 import pytest
 
 import cnnzoo
+from cnnzoo import cli
+from cnnzoo.analysis.degradation import read_run
+from cnnzoo.analysis.lesion import kendall_tau, swap_pairs
+from cnnzoo.analysis.paths import (
+    gradient_per_length,
+    gradient_summary,
+    path_counts,
+    path_lengths,
+    share,
+)
+from cnnzoo.analysis.responses import response_stds, response_tensors
 from cnnzoo.analysis.surgery import BlockSurgery
+from cnnzoo.model_io import save_trained
 
 CIFAR_SMALL = (16, 16, 3)
 IMAGENET_SMALL = (64, 64, 3)
@@ -134,3 +149,102 @@ def test_a_model_without_units_is_refused():
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs))
     with pytest.raises(ValueError, match="no residual units"):
         BlockSurgery(model)
+
+
+# ---- paths ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 54])
+def test_path_lengths_are_binomial_and_sum_to_two_to_the_n(n):
+    counts = path_counts(n)
+    assert sum(counts) == 2**n
+    assert counts == [math.comb(n, k) for k in range(n + 1)]
+
+
+def test_path_length_interval_of_54_units_is_veit_et_al_19_to_35():
+    lengths = path_lengths(54)
+    assert lengths["interval_95"] == [19, 35]
+    assert lengths["tightest_95"] == [20, 34]
+    # Veit et al.: paths of length 5-17 are 0.45% of all.
+    assert share(path_counts(54), 5, 17) == pytest.approx(0.0045, abs=5e-5)
+
+
+def test_gradient_summary_weights_each_length_by_its_number_of_paths():
+    norms = {0: [1.0], 1: [0.5, 0.5], 2: [0.25]}
+    summary = gradient_summary(norms, 2)
+    assert summary["total_per_length"] == [1.0, 1.0, 0.25]
+    assert summary["mean_per_path"] == [1.0, 0.5, 0.25]
+
+
+@pytest.mark.slow
+def test_gradient_per_length_measures_every_length():
+    net = cnnzoo.build("resnet20", input_shape=CIFAR_SMALL)
+    surgery = BlockSurgery(net)
+    images = _images(CIFAR_SMALL, n=8)
+    labels = np.arange(8) % 10
+    norms = gradient_per_length(surgery, images, labels, samples=1, batch_size=4)
+    assert sorted(norms) == list(range(10))
+    assert all(v[0] > 0 and math.isfinite(v[0]) for v in norms.values())
+
+
+# ---- lesion ----------------------------------------------------------------------------
+
+
+def test_kendall_tau_of_the_identity_is_one_and_of_the_reverse_minus_one():
+    assert kendall_tau(range(6)) == 1.0
+    assert kendall_tau(range(5, -1, -1)) == -1.0
+    assert kendall_tau([1, 0, 2, 3]) == pytest.approx(1 - 2 / 6)
+
+
+def test_swaps_keep_units_where_their_shapes_fit():
+    surgery = BlockSurgery(cnnzoo.build("resnet20", input_shape=CIFAR_SMALL))
+    order = swap_pairs(surgery, 20, np.random.default_rng(0))
+    assert surgery.check_order(order) == order
+    # The shape-changing units (conv3_block1, conv4_block1) never move.
+    assert order[3] == 3 and order[6] == 6
+
+
+# ---- responses and reports --------------------------------------------------------------
+
+
+def test_responses_are_the_bn_outputs_of_the_3x3_layers():
+    net = cnnzoo.build("plain20", input_shape=CIFAR_SMALL)
+    names = [name for name, _ in response_tensors(net)]
+    # [1] §4.2: 6n+1 = 19 3x3 layers in plain20, each followed by its BN.
+    assert len(names) == 19 and all(name.endswith("_bn") for name in names)
+    stds = response_stds(net, _images(CIFAR_SMALL, n=4), batch_size=2)
+    assert list(stds) == names and all(s > 0 for s in stds.values())
+
+
+def test_degradation_reads_a_run_directory(tmp_path):
+    (tmp_path / "history.csv").write_text(
+        "epoch,accuracy,iterations,val_accuracy\n0,0.5,100,0.4\n1,0.8,200,0.7\n"
+    )
+    run = read_run(tmp_path)
+    assert run["val_iterations"] == [100, 200]
+    assert run["val_error"] == pytest.approx([60.0, 30.0])
+    assert run["train_error"] == pytest.approx([50.0, 20.0])
+
+
+def test_cli_paths_prints_the_interval_and_writes_json_and_png(tmp_path, capsys):
+    assert cli.main(["analyze", "paths", "--blocks", "54", "--out", str(tmp_path)]) == 0
+    assert "length 19-35" in capsys.readouterr().out
+    data = json.loads((tmp_path / "paths.json").read_text())
+    assert sum(data["path_lengths"]["counts"]) == 2**54
+    assert (tmp_path / "paths.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_cli_lesion_and_responses_run_on_a_tiny_random_model(tmp_path, capsys):
+    net = cnnzoo.build("resnet20", input_shape=(32, 32, 3))
+    path = tmp_path / "tiny.keras"
+    save_trained(net, path, {"arch": "resnet20", "dataset": "fake"})
+    common = ["--max-images", "20", "--batch-size", "20", "--out", str(tmp_path)]
+    lesion_args = ["analyze", "lesion", "--model", str(path), "--max-swaps", "1", "--draws", "1"]
+    assert cli.main(lesion_args + common) == 0
+    assert cli.main(["analyze", "responses", "--model", str(path), *common]) == 0
+    out = capsys.readouterr().out
+    assert "one unit deleted" in out and "3x3 layers" in out
+    for study in ("lesion", "responses"):
+        assert json.loads((tmp_path / f"{study}.json").read_text())
+        assert (tmp_path / f"{study}.png").read_bytes()[:4] == b"\x89PNG"
