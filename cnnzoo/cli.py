@@ -1,4 +1,4 @@
-"""The `cnnzoo` command: list, summary, fit, evaluate, export, predict, tune."""
+"""The `cnnzoo` command: list, summary, fit, evaluate, export, predict, tune, analyze."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from cnnzoo.analysis.cli import add_parser as add_analyze_parser
 from cnnzoo.cli_args import DENSE_POOLING, MAX_BATCH, MAX_TRIALS, count, low_high, real
 from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
 
@@ -451,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-weight-decay", action="store_true")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_tune)
+
+    add_analyze_parser(sub)
     return parser
 
 
@@ -502,7 +505,7 @@ def _plain_logging() -> None:
 
 
 # The commands that start TensorFlow (`list` reads cards and answers at once).
-NEEDS_TENSORFLOW = ("summary", "fit", "evaluate", "export", "predict", "tune")
+NEEDS_TENSORFLOW = ("summary", "fit", "evaluate", "export", "predict", "tune", "analyze")
 
 
 def main(argv: list[str] | None = None) -> int:
