@@ -184,6 +184,13 @@ def test_ioffe2015_is_googlenets_recipe_accelerated(name, lr):
     assert float(googlenet(2399)) == pytest.approx(0.01) == float(googlenet(2400)) / 0.96
 
 
+def test_bn_inception_trains_with_ioffe2015_by_default():
+    import cnnzoo
+
+    card = cnnzoo.model_card("bn_inception")
+    assert card.default_recipe == "ioffe2015" and get_recipe(card.default_recipe)
+
+
 @pytest.mark.parametrize(
     ("name", "augment", "lr", "layers"),
     [
