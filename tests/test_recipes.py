@@ -1,5 +1,6 @@
 """Recipes, the step schedule and the L2 optimizer against the papers' numbers."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -189,6 +190,15 @@ def test_bn_inception_trains_with_ioffe2015_by_default():
 
     card = cnnzoo.model_card("bn_inception")
     assert card.default_recipe == "ioffe2015" and get_recipe(card.default_recipe)
+    # §4.2.1's "remove dropout" and "remove local response normalization" are the
+    # builder's: it has neither.
+    from cnnzoo.layers.lrn import LocalResponseNormalization
+
+    net = cnnzoo.build("bn_inception", input_shape=(64, 64, 3), classes=10)
+    kinds = (keras.layers.Dropout, LocalResponseNormalization)
+    assert not [layer.name for layer in net.layers if isinstance(layer, kinds)]
+    googlenet = cnnzoo.build("googlenet", input_shape=(64, 64, 3), classes=10)
+    assert sum(isinstance(layer, kinds) for layer in googlenet.layers) == 3  # 2 LRN, dropout
 
 
 @pytest.mark.parametrize(
