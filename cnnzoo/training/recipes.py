@@ -225,11 +225,20 @@ _MNIST_RECIPES = [
     ),
 ]
 
+
+def _imagenet(augment: str, preprocessing: str, batch_size: int) -> Data:
+    """ImageNet's data section: a paper's crop (`IMAGE_AUGMENTATIONS`) and preprocessing."""
+    return Data(
+        dataset="imagenet2012",
+        batch_size=batch_size,
+        image_augment=augment,
+        preprocessing=preprocessing,
+    )
+
+
 # Szegedy et al. 2015 §8 / 2016 §4: RMSProp with decay 0.9 and epsilon 1.0.
 _RMSPROP = Optimizer(kind="rmsprop", rho=0.9, epsilon=1.0)
-_INCEPTION_DATA = Data(
-    dataset="imagenet2012", batch_size=32, image_augment="inception", preprocessing="scale_pm1"
-)
+_INCEPTION_DATA = _imagenet("inception", "scale_pm1", batch_size=32)
 
 _SIMONYAN2014 = Recipe(
     name="simonyan2014",
@@ -238,12 +247,7 @@ _SIMONYAN2014 = Recipe(
     # validation accuracy stops improving, 74 epochs; Glorot init is the paper's
     # stated alternative to pre-training (§3.1); mean RGB subtracted (§2.1).
     source="Simonyan & Zisserman 2014, §2.1 and §3.1",
-    data=Data(
-        dataset="imagenet2012",
-        batch_size=256,
-        image_augment="vgg",
-        preprocessing="per_channel_mean_255",
-    ),
+    data=_imagenet("vgg", "per_channel_mean_255", batch_size=256),
     schedule=Plateau(lr=0.01, epochs=74, factor=0.1),
     regularization=Regularization(weight_decay=5e-4),
     init="glorot_uniform",
@@ -313,12 +317,7 @@ _SZEGEDY2014 = Recipe(
     # starting rate, the batch nor the length: 0.01, 32 and weight decay 2e-4
     # are BVLC's Caffe reproduction's; 60 epochs is its 2.4M iterations at 32.
     source="Szegedy et al. 2014, §5 and §6",
-    data=Data(
-        dataset="imagenet2012",
-        batch_size=32,
-        image_augment="inception",
-        preprocessing="per_channel_mean_255",
-    ),
+    data=_imagenet("inception", "per_channel_mean_255", batch_size=32),
     schedule=Exponential(lr=0.01, epochs=60, rate=0.96, every_epochs=8),
     regularization=Regularization(weight_decay=2e-4, aux_loss_weight=0.3),
 )
@@ -363,9 +362,7 @@ _IMAGENET_RECIPES = [
         # and the hidden FC layers, lr 0.01 divided by 10 when the validation error
         # stops improving, ~90 epochs; mean activity subtracted per pixel (§2).
         source="Krizhevsky et al. 2012, §2 and §5",
-        data=Data(
-            dataset="imagenet2012", image_augment="alexnet", preprocessing="per_pixel_mean_255"
-        ),
+        data=_imagenet("alexnet", "per_pixel_mean_255", batch_size=128),
         schedule=Plateau(lr=0.01, epochs=90, factor=0.1),
         regularization=Regularization(weight_decay=0.0005),
         init="alexnet",
@@ -377,12 +374,7 @@ _IMAGENET_RECIPES = [
         # dropout; per-pixel mean subtracted (the scale augmentation is the
         # pipeline's).
         source="He et al. 2015, Deep residual learning, §3.4",
-        data=Data(
-            dataset="imagenet2012",
-            batch_size=256,
-            image_augment="resnet",
-            preprocessing="per_pixel_mean_255",
-        ),
+        data=_imagenet("resnet", "per_pixel_mean_255", batch_size=256),
         schedule=Plateau(lr=0.1, total_steps=600_000, factor=0.1),
         regularization=Regularization(weight_decay=1e-4),
         # §3.4: "We initialize the weights as in [13]" (He et al. 2015).
