@@ -175,6 +175,8 @@ def cmd_fit(args) -> int:
     from cnnzoo.training.trainer import RunSpec, fit
 
     recipe = _resolve_recipe(args)
+    if args.init_from_layers:
+        recipe = recipe.override({"init_from_layers": args.init_from_layers})
     spec = RunSpec(
         arch=args.arch,
         recipe=recipe,
@@ -191,6 +193,7 @@ def cmd_fit(args) -> int:
         sync_bn=args.sync_bn,
         precision=args.precision,
         select=args.select,
+        init_from=args.init_from,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -393,6 +396,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="last",
         help="the model the run ends with and tests once: the schedule's last, or the "
         "best on the validation split (needs --val-split; never chosen on the test set)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start a new run from a trained model's layers (a .keras file, or a run "
+        "directory's model.keras), copied by name where the weight shapes match; prints "
+        "and records which were copied. A resumed run keeps its checkpoint",
+    )
+    p.add_argument(
+        "--init-from-layers",
+        nargs="+",
+        metavar="REGEX",
+        help="with --init-from: copy exactly the layers whose whole names match, each of "
+        "which must be in MODEL with the same shapes (VGG's deeper nets from net A: "
+        "block1_conv1 block2_conv1 'block3_conv[12]' fc1 fc2 predictions); default: the "
+        "recipe's init_from_layers",
     )
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)

@@ -20,7 +20,7 @@ import fnmatch
 
 __all__ = ["KINDS", "ROWS", "Fidelity", "markdown_table", "row_for"]
 
-KINDS = ("network", "recipe", "protocol")
+KINDS = ("network", "recipe", "data", "evaluation", "analysis")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,6 +302,14 @@ _RECIPES = (
         " leave the loss at ln 10 for 4,000+ iterations (README)",
     ),
     Fidelity(
+        ("wu2016_cifar_augmented",),
+        "recipe",
+        "004 §2.2, §3.2",
+        "W. Wu 2016 thesis §2.2",
+        "wu2016_cifar plus §2.2's data enlargement: 4-pixel translations, flips, rotations",
+        "the thesis gives no ranges ('slight rotations': ±10° here) and its §3.2 run has none",
+    ),
+    Fidelity(
         ("lecun1998", "lecun1998_distorted", "lecun1998_affine"),
         "recipe",
         "003 §1",
@@ -327,6 +335,35 @@ _RECIPES = (
         "batch 256, momentum 0.9, L2 5e-4, lr 0.01 ÷10 on plateau, 74 epochs, scale jitter"
         " S in [256, 512], mean RGB",
         "Glorot init (the paper's stated alternative to initialising from configuration A)",
+    ),
+    Fidelity(
+        ("simonyan2014_s256", "simonyan2014_s384"),
+        "recipe",
+        "003 §3.2 (single-scale training)",
+        "Simonyan & Zisserman 2015 §3.1",
+        "shorter side fixed at S = 256 or 384, random 224 crops, flips, RGB colour shift; S=384"
+        " starts from the S=256 model (--init-from) at lr 1e-3",
+        "the paper gives no length for the S=384 run (the 74-epoch plateau cap is kept)",
+    ),
+    Fidelity(
+        ("simonyan2014_from_a",),
+        "recipe",
+        "003 §3.2 (initialisation)",
+        "Simonyan & Zisserman 2015 §3.1",
+        "B-E at S = 256 with net A's first four conv layers and three FC layers copied"
+        " (--init-from A's model; the copied layers are printed and recorded), the rest random",
+        "random layers use Glorot's init, not the paper's N(0, 1e-2)",
+    ),
+    Fidelity(
+        ("ioffe2015", "ioffe2015_x5"),
+        "recipe",
+        "003 §4.2 (Inception v2 training)",
+        "Ioffe & Szegedy 2015 §4.2.1-4.2.2, Fig. 3 (BN-x30 74.8%, BN-x5)",
+        "szegedy2014 with lr 0.045 (x30) or 0.0075 (x5), decay 6x faster (x0.96 every 8/6"
+        " epochs), L2 / 5, no auxiliary losses; the builder has no dropout and no LRN",
+        "L2 is BVLC's 2e-4 / 5 and the length BN-x30's 6e6 steps (the paper gives neither);"
+        " the whole set is reshuffled each epoch (stronger than within-shard shuffling);"
+        " there are no photometric distortions to reduce",
     ),
     Fidelity(
         ("he2015_imagenet",),
@@ -362,24 +399,24 @@ _RECIPES = (
     ),
 )
 
-_PROTOCOLS = (
+_DATA_AND_EVALUATION = (
     Fidelity(
         ("10crop",),
-        "protocol",
+        "evaluation",
         "002 (data augmentation); 003 §2.2.1",
         "Krizhevsky et al. 2012 §4.1",
         "four corner and centre 224 crops and their mirrors, softmax averaged",
     ),
     Fidelity(
         ("144crop",),
-        "protocol",
+        "evaluation",
         "003 §4.1, §4.4 (144 crops)",
         "Szegedy et al. 2014 §7",
         "4 scales, 3 squares each, 6 crops per square, and their mirrors",
     ),
     Fidelity(
         ("dense", "multiscale"),
-        "protocol",
+        "evaluation",
         "003 §3.2",
         "Simonyan & Zisserman 2015 §3.2, §4.2",
         "FC layers as convolutions over the whole rescaled image, class scores averaged"
@@ -391,14 +428,24 @@ _PROTOCOLS = (
     ),
     Fidelity(
         ("pca_lighting",),
-        "protocol",
+        "data",
         "002 (data augmentation); 003 §2.2.1",
         "Krizhevsky et al. 2012 §4.1",
         "noise along the RGB principal components of the training set, α ~ N(0, 0.1)",
     ),
     Fidelity(
+        ("per_pixel_standardize",),
+        "data",
+        "004 §2.1",
+        "W. Wu 2016 thesis §2.1",
+        "each input dimension (pixel and channel) standardized with the training set's mean"
+        " and std; constant dimensions only shifted",
+        "no thesis recipe uses it (§3.1 divides by 255, §3.2 subtracts the mean), so no preset"
+        " does",
+    ),
+    Fidelity(
         ("--val-split 5000",),
-        "protocol",
+        "data",
         "001 §4.2",
         "He et al. 2016 §4.2",
         "train on 45,000 images, select on the held-back 5,000, test once on 10,000",
@@ -406,7 +453,50 @@ _PROTOCOLS = (
     ),
 )
 
-ROWS: tuple[Fidelity, ...] = _NETWORKS + _RECIPES + _PROTOCOLS
+_ANALYSES = (
+    Fidelity(
+        ("analyze degradation",),
+        "analysis",
+        "001 §1, §4.2; 003 §5.1",
+        "He et al. 2016 Fig. 1, Fig. 6",
+        "training error (dashed) and test or validation error (bold) against iterations, from"
+        " run directories",
+        "the bold curve is validation error when the run held images out (the zoo's fast_cifar"
+        " runs: 5,000); He et al. plot test error",
+    ),
+    Fidelity(
+        ("analyze responses",),
+        "analysis",
+        "001 §4.2",
+        "He et al. 2016 §4.2, Fig. 7",
+        "std of each 3x3 layer's output after BN, before the addition and ReLU, on test images;"
+        " by depth and sorted by magnitude",
+        "pre-activation units have no BN after the conv: the conv's output is used",
+    ),
+    Fidelity(
+        ("analyze paths",),
+        "analysis",
+        "003 §5.3.1-5.3.3",
+        "Veit et al. 2016 §4.2, Fig. 6",
+        "path lengths binomial C(n, k), 95% interval by Veit et al.'s rule (19-35 for n = 54);"
+        " gradient per length: forward through all, backward through k random branches only;"
+        " totals = mean x C(n, k)",
+        "the gradient is read at the first unit's input, not the image (the stem is shared by"
+        " every path); 10 samples per length by default (Veit et al.: 1,000)",
+    ),
+    Fidelity(
+        ("analyze lesion",),
+        "analysis",
+        "003 §5.3.4",
+        "Veit et al. 2016 §4.1-4.3, Figs. 3-5",
+        "delete one unit (shortcut kept), k random units, swaps of same-shape units against"
+        " Kendall τ",
+        "the plain contrast is the plain twin of the same depth (a unit removed, its input"
+        " passed on; shape-changing units kept), not VGG",
+    ),
+)
+
+ROWS: tuple[Fidelity, ...] = _NETWORKS + _RECIPES + _DATA_AND_EVALUATION + _ANALYSES
 
 
 def row_for(name: str, kind: str = "network") -> Fidelity | None:

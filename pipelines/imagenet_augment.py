@@ -7,7 +7,8 @@ values (in [0, 255] before PCA colour noise, which may step slightly outside):
 - `alexnet_train`: shorter side 256, central 256 square, random 224 crop, flip
   (Krizhevsky et al. 2012 §2, §4.1).
 - `scale_jitter`: shorter side S drawn per image, random 224 crop, flip; VGG's
-  S in [256, 512] (Simonyan & Zisserman 2015 §3.1), ResNet's [256, 480] (He et al. 2016 §3.4).
+  S in [256, 512] (Simonyan & Zisserman 2015 §3.1), ResNet's [256, 480] (He et al. 2016 §3.4);
+  a one-value range is VGG's single-scale training at a fixed S = 256 or 384 (§3.1).
 - `random_resized_crop`: 8-100% of the area, aspect ratio 3/4-4/3, resized to
   224 or 299, flip (Szegedy et al. 2015 §6).
 - `pca_lighting`: AlexNet's colour noise along the RGB principal components (§4.1).
@@ -42,6 +43,9 @@ CROP_SIZE = 224
 PCA_STD = 0.1
 # Simonyan & Zisserman 2015 §3.1 (multi-scale training): S in [S_min, S_max] = [256, 512].
 VGG_SCALES = (256, 512)
+# §3.1 (single-scale training): "we evaluated models trained at two fixed scales:
+# S = 256 ... and S = 384" (survey 003 §3.2: one model at each, both used to evaluate).
+VGG_FIXED_SCALES = (256, 384)
 # He et al. 2016 §3.4: "shorter side randomly sampled in [256, 480]".
 RESNET_SCALES = (256, 480)
 # Szegedy et al. 2015 §6: patches of 8%-100% of the image area, aspect ratio in [3/4, 4/3].
@@ -317,6 +321,10 @@ def compute_pca(
 AUGMENT_TABLE: dict[str, Callable[..., tf.Tensor]] = {
     "alexnet": alexnet_train,  # Krizhevsky et al. 2012 §2, §4.1
     "vgg": functools.partial(scale_jitter, scales=VGG_SCALES),  # Simonyan & Zisserman §3.1
+    **{  # §3.1's single-scale training: S fixed, a random 224 crop of it, flip
+        f"vgg_s{side}": functools.partial(scale_jitter, scales=(side, side))
+        for side in VGG_FIXED_SCALES
+    },
     "resnet": functools.partial(scale_jitter, scales=RESNET_SCALES),  # He et al. 2016 §3.4
     "inception": random_resized_crop,  # Szegedy et al. 2015 §6
 }
@@ -336,8 +344,9 @@ def make_augment(
     color augmentation in [21]") all add the PCA noise; pass ``pca`` for it.
 
     Args:
-        name: one of `AUGMENTATIONS`: "alexnet", "vgg" (S in [256, 512]), "resnet"
-            (S in [256, 480]), "inception" (random-resized crop).
+        name: one of `AUGMENTATIONS`: "alexnet", "vgg" (S in [256, 512]),
+            "vgg_s256" / "vgg_s384" (S fixed), "resnet" (S in [256, 480]),
+            "inception" (random-resized crop).
         size: the crop side; None gives 224 (use 299 for Inception-v3/v4).
         pca: `ImageStats` or ``(eigval, eigvec)``; None adds no colour noise.
         pca_std: alpha's standard deviation.

@@ -5,9 +5,9 @@ model (which does the normalization) or to the augmentation (AlexNet's PCA colou
 noise); pipelines themselves never normalize. Images are uint8 in [0, 255];
 results are in [0, 1] units.
 
-- In-memory arrays (CIFAR-10, MNIST): `per_pixel_mean`, `channel_mean_std`. Sums
-  run over chunks in float64, so memory stays at one chunk and 50,000-image sums
-  stay exact enough.
+- In-memory arrays (CIFAR-10, MNIST): `per_pixel_mean`, `channel_mean_std`,
+  `per_pixel_mean_std`. Sums run over chunks in float64, so memory stays at one
+  chunk and 50,000-image sums stay exact enough.
 - Streams of images of any size (ImageNet): `compute_stats` gives the per-channel
   mean and std, the RGB covariance's eigen-decomposition and the mean image in one
   pass, so the data never has to fit in memory; `save_stats` and `load_stats`
@@ -68,14 +68,37 @@ def channel_mean_std(images: np.ndarray, chunk_size: int = _CHUNK) -> tuple[np.n
         CIFAR-10 training set: mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616).
     """
     images = _check(images)
-    channels = images.shape[-1]
-    total = np.zeros(channels, dtype=np.float64)
-    total_sq = np.zeros(channels, dtype=np.float64)
+    return _mean_std(images, images.shape[-1:], chunk_size)
+
+
+def per_pixel_mean_std(
+    images: np.ndarray, chunk_size: int = _CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) standard deviation of every input dimension (pixel and channel).
+
+    What W. Wu's 2016 thesis §2.1 standardizes with: "subtract from each dimension
+    of the training data its mean and divide by its standard deviation".
+
+    Args:
+        images: (N, H, W, C) array with pixel values in [0, 255].
+        chunk_size: images summed at a time.
+
+    Returns:
+        ``(mean, std)``: two float32 arrays (H, W, C), in [0, 1] units.
+    """
+    images = _check(images)
+    return _mean_std(images, images.shape[1:], chunk_size)
+
+
+def _mean_std(images: np.ndarray, shape: tuple[int, ...], chunk_size: int):
+    """Mean and std over every axis but the trailing `shape` ones, summed in float64 chunks."""
+    total = np.zeros(shape, dtype=np.float64)
+    total_sq = np.zeros(shape, dtype=np.float64)
     for start in range(0, len(images), chunk_size):
-        chunk = images[start : start + chunk_size].reshape(-1, channels).astype(np.float64)
+        chunk = images[start : start + chunk_size].reshape(-1, *shape).astype(np.float64)
         total += chunk.sum(axis=0)
         total_sq += np.square(chunk).sum(axis=0)
-    count = images.size // channels
+    count = images.size // int(np.prod(shape))
     mean = total / count
     # E[x^2] - E[x]^2 is safe in float64 for 8-bit values (no catastrophic cancellation).
     var = np.maximum(total_sq / count - np.square(mean), 0.0)

@@ -10,7 +10,9 @@ import pytest
 import tensorflow as tf
 from cnnzoo.pipelines.folder_source import folder_dataset, folder_epoch, list_image_folder
 from cnnzoo.pipelines.imagenet_augment import (
+    AUGMENTATIONS,
     RESNET_SCALES,
+    VGG_FIXED_SCALES,
     VGG_SCALES,
     alexnet_train,
     center_crop,
@@ -121,6 +123,26 @@ def test_scale_jitter_draws_the_shorter_side_over_the_whole_range(scales, name):
     np.testing.assert_array_equal(
         make_augment(name)(image, _seed(0)), scale_jitter(image, _seed(0), scales=scales)
     )
+
+
+@pytest.mark.parametrize("side", VGG_FIXED_SCALES)
+def test_vgg_single_scale_training_keeps_s_fixed(side):
+    # Simonyan & Zisserman 2014 §3.1: single-scale training at S = 256 or 384.
+    image = _ramp(100, 150)
+    augment = tf.function(make_augment(f"vgg_s{side}"))
+    for i in range(5):
+        out = augment(image, _seed(i)).numpy()
+        assert out.shape == (224, 224, 3)
+        col_step, row_step = _steps(out)
+        assert 100 / row_step == pytest.approx(side, rel=0.01)
+        assert 100 / col_step == pytest.approx(side, rel=0.01)
+    assert {"vgg_s256", "vgg_s384"} <= set(AUGMENTATIONS)
+
+
+def test_augmentation_names_match_the_recipe_choices():
+    from cnnzoo.training.recipe import IMAGE_AUGMENTATIONS
+
+    assert set(IMAGE_AUGMENTATIONS) == {"", *AUGMENTATIONS}
 
 
 def test_random_resized_crop_respects_area_and_aspect_ratio():

@@ -54,6 +54,29 @@ def test_per_channel_standardize(images):
     np.testing.assert_allclose(got, (x / 255.0 - mean) / std, atol=1e-4)
 
 
+def test_per_pixel_standardize(images):
+    # W. Wu, 2016 thesis §2.1: every dimension minus its training mean, over its std.
+    x = images[:4].astype("float32")
+    _, got = _apply("per_pixel_standardize", images, x)
+    scaled = images.astype("float64") / 255.0
+    mean, std = scaled.mean(axis=0), scaled.std(axis=0)
+    np.testing.assert_allclose(got, (x / 255.0 - mean) / std, atol=1e-3)
+    # Standardized on the training images: each dimension has mean 0 and std 1 there.
+    _, train = _apply("per_pixel_standardize", images, images.astype("float32"))
+    np.testing.assert_allclose(train.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(train.std(axis=0), 1.0, atol=1e-3)
+
+
+def test_per_pixel_standardize_leaves_constant_dimensions_unscaled(images):
+    # §2.1: "dimensions of variance 0 need no variance normalization".
+    blank = images.copy()
+    blank[:, 0, 0, :] = 0  # a corner that is always 0, as MNIST's are
+    x = np.full((1, 8, 8, 3), 51.0, "float32")
+    _, got = _apply("per_pixel_standardize", blank, x)
+    np.testing.assert_allclose(got[0, 0, 0], [0.2, 0.2, 0.2], atol=1e-6)  # 51/255 - 0
+    assert np.isfinite(got).all()
+
+
 def test_round_trip_in_safe_mode(images, tmp_path):
     model, before = _apply("per_pixel_mean", images, images[:2].astype("float32"))
     model.save(tmp_path / "m.keras")

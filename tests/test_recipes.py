@@ -1,5 +1,6 @@
 """Recipes, the step schedule and the L2 optimizer against the papers' numbers."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -152,3 +153,103 @@ def test_fast_cifar_is_one_cycle_over_the_run():
     # A run shortened to fewer steps than the warm-up still gets a cycle.
     short = learning_rate(r.override(total_steps=100).schedule, 390)
     assert float(short(99)) > 0.0 and float(short(100)) == 0.0
+
+
+def _changed(base, variant):
+    """The dotted fields in which `variant` differs from `base` (name and source aside)."""
+    a, b = base.flat(), variant.flat()
+    return {k for k in a if a[k] != b[k]} - {"name", "source"}
+
+
+@pytest.mark.parametrize(("name", "lr"), [("ioffe2015", 0.045), ("ioffe2015_x5", 0.0075)])
+def test_ioffe2015_is_googlenets_recipe_accelerated(name, lr):
+    # Ioffe & Szegedy 2015 §4.2.2: Inception 0.0015, BN-x5 0.0075, BN-x30 0.045;
+    # §4.2.1: decay 6x faster, L2 / 5, no auxiliary heads (Figure 5 has none).
+    base, recipe = get_recipe("szegedy2014"), get_recipe(name)
+    assert _changed(base, recipe) == {
+        "schedule.lr",
+        "schedule.every_epochs",
+        "schedule.epochs",
+        "schedule.total_steps",
+        "regularization.weight_decay",
+        "regularization.aux_loss_weight",
+    }
+    opt = make_optimizer(recipe, steps_per_epoch=300)
+    assert opt.l2 == pytest.approx(2e-4 / 5) and opt.momentum == pytest.approx(0.9)
+    assert recipe.data.batch_size == 32 and recipe.schedule.total_steps == 6_000_000
+    # GoogLeNet: x0.96 every 8 epochs (2,400 iterations here); BN: every 8/6 (400).
+    lrs = [float(opt._learning_rate(i)) for i in (0, 399, 400, 799, 800, 2400)]
+    expected = [lr, lr, lr * 0.96, lr * 0.96, lr * 0.96**2, lr * 0.96**6]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+    googlenet = make_optimizer(base, steps_per_epoch=300)._learning_rate
+    assert float(googlenet(2399)) == pytest.approx(0.01) == float(googlenet(2400)) / 0.96
+
+
+def test_bn_inception_trains_with_ioffe2015_by_default():
+    import cnnzoo
+
+    card = cnnzoo.model_card("bn_inception")
+    assert card.default_recipe == "ioffe2015" and get_recipe(card.default_recipe)
+    # §4.2.1's "remove dropout" and "remove local response normalization" are the
+    # builder's: it has neither.
+    from cnnzoo.layers.lrn import LocalResponseNormalization
+
+    net = cnnzoo.build("bn_inception", input_shape=(64, 64, 3), classes=10)
+    kinds = (keras.layers.Dropout, LocalResponseNormalization)
+    assert not [layer.name for layer in net.layers if isinstance(layer, kinds)]
+    googlenet = cnnzoo.build("googlenet", input_shape=(64, 64, 3), classes=10)
+    assert sum(isinstance(layer, kinds) for layer in googlenet.layers) == 3  # 2 LRN, dropout
+
+
+@pytest.mark.parametrize(
+    ("name", "augment", "lr", "layers"),
+    [
+        ("simonyan2014_s256", "vgg_s256", 0.01, ()),
+        ("simonyan2014_s384", "vgg_s384", 1e-3, (".*",)),
+        ("simonyan2014_from_a", "vgg_s256", 0.01, "VGG_A"),
+    ],
+)
+def test_vgg_single_scale_and_from_a_recipes(name, augment, lr, layers):
+    # Simonyan & Zisserman 2014 §3.1: fixed S = 256; S = 384 from the S = 256 net at
+    # 1e-3; deeper nets from net A's first four conv and three FC layers.
+    from cnnzoo.training.recipes import VGG_A_INIT_LAYERS
+
+    base, recipe = get_recipe("simonyan2014"), get_recipe(name)
+    layers = VGG_A_INIT_LAYERS if layers == "VGG_A" else layers
+    assert (recipe.data.image_augment, recipe.init_from_layers) == (augment, layers)
+    assert _changed(base, recipe) <= {"data.image_augment", "schedule.lr", "init_from_layers"}
+    opt = make_optimizer(recipe.in_steps(5000), steps_per_epoch=5000)
+    # The plateau schedule's rate is a variable that ReduceLROnPlateau lowers.
+    assert float(opt.learning_rate) == pytest.approx(lr)
+    assert opt.l2 == pytest.approx(5e-4) and opt.momentum == pytest.approx(0.9)
+    assert recipe.in_steps(5000).schedule.total_steps == 74 * 5000
+
+
+def test_init_from_layers_round_trips_and_checks_its_patterns():
+    r = get_recipe("he2016_cifar").override({"init_from_layers": ["conv1", "fc.*"]})
+    assert r.init_from_layers == ("conv1", "fc.*")
+    assert r.override({"init_from_layers": "conv1"}).init_from_layers == ("conv1",)
+    with pytest.raises(ValueError, match=r"'fc\(' is not a regular expression"):
+        r.override({"init_from_layers": ["fc("]})
+
+
+def test_wu2016_cifar_augmented_adds_only_the_theses_enlargement():
+    # W. Wu 2016 thesis §2.2: translations, flips, slight rotations; §3.2's schedule.
+    from cnnzoo.training.schedules import HalfLifeDecay
+
+    base, augmented = RECIPES["wu2016_cifar"], RECIPES["wu2016_cifar_augmented"]
+    assert _changed(base, augmented) == {"data.augment", "data.affine_rotate"}
+    data = augmented.data
+    assert (data.augment, data.augment_pad, data.augment_flip, data.affine_rotate) == (
+        True,
+        4,
+        True,
+        10.0,
+    )
+    assert not base.data.augment and base.data.preprocessing == "per_pixel_mean_255"
+    lr = make_optimizer(augmented, steps_per_epoch=4900)._learning_rate
+    assert isinstance(lr, HalfLifeDecay)
+    # 0.0005 halving every 5 epochs of 4,900 iterations (§3.2).
+    np.testing.assert_allclose(
+        [float(lr(i)) for i in (0, 24_500, 49_000)], [5e-4, 2.5e-4, 1.25e-4], rtol=1e-6
+    )

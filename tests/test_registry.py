@@ -69,7 +69,7 @@ INCEPTION_COUNTS = {
     # Szegedy et al. 2014, Table 1 (biases, no BatchNorm).
     "googlenet": (6_998_552, 6_998_552, "szegedy2014"),
     # Derived from Ioffe & Szegedy 2015, Figure 5; within 1% of 11.26M.
-    "bn_inception": (11_285_224, 11_305_256, None),
+    "bn_inception": (11_285_224, 11_305_256, "ioffe2015"),
     # keras.applications.InceptionV3.
     "inception_v3": (23_817_352, 23_851_784, "szegedy2015"),
     # Derived from Szegedy et al. 2016 (Rethinking), Table 1, Figures 5-7.

@@ -246,3 +246,44 @@ def test_wall_seconds_and_sessions_add_up_over_a_resume(tmp_path):
     sessions = [json.loads(line) for line in (part / "sessions.jsonl").read_text().splitlines()]
     assert [s["iteration"] for s in sessions] == [0, 8]
     assert sessions[0]["machine"]["cores"] >= 1 and "isa" in sessions[0]["machine"]
+
+
+def _kernels(path):
+    from cnnzoo.training.init_from import weighted_layers
+
+    model = keras.saving.load_model(path)
+    return {n: np.asarray(layer.get_weights()[0]) for n, layer in weighted_layers(model).items()}
+
+
+def test_init_from_copies_once_and_records_it(tmp_path):
+    """--init-from starts the run from a trained model; resuming keeps the checkpoint."""
+    recipe = _fake_recipe(total_steps=4, validate_every=2)
+    fit(RunSpec("wu2016_cifar", recipe, tmp_path / "a", max_eval_images=32), verbose=0)
+    spec = RunSpec(
+        "wu2016_cifar", recipe, tmp_path / "b", max_eval_images=32, init_from=str(tmp_path / "a")
+    )
+    results = fit(spec, verbose=0)
+    source = _kernels(tmp_path / "a" / "model.keras")
+    assert results["init_from"]["source"] == str(tmp_path / "a" / "model.keras")
+    assert results["init_from"]["copied"] == list(source) and not results["init_from"]["kept"]
+    assert json.loads((tmp_path / "b" / "init_from.json").read_text()) == results["init_from"]
+    trained = _kernels(tmp_path / "b" / "model.keras")
+    assert not np.array_equal(trained["conv1"], source["conv1"])  # trained on from A's
+
+    # Rerun: it resumes (at its end) from its checkpoint, without copying A's layers again.
+    again = fit(spec, verbose=0)
+    assert again["init_from"] == results["init_from"]
+    resumed = _kernels(tmp_path / "b" / "model.keras")
+    assert all(np.array_equal(resumed[n], trained[n]) for n in trained)
+
+
+def test_init_from_refusals(tmp_path):
+    named = _fake_recipe().override({"init_from_layers": ["conv1"]})
+    with pytest.raises(ValueError, match=r"starts from a trained model's layers \(conv1\): pass"):
+        fit(RunSpec("wu2016_cifar", named, tmp_path / "r", max_eval_images=32), verbose=0)
+    missing = RunSpec(
+        "wu2016_cifar", _fake_recipe(), tmp_path / "r", init_from=str(tmp_path / "none.keras")
+    )
+    with pytest.raises(FileNotFoundError, match="none.keras: no such file or run directory"):
+        fit(missing, verbose=0)
+    assert not (tmp_path / "r").exists()  # refused before anything was written

@@ -272,12 +272,13 @@ def bn_inception_module(x, spec, name):
         input_shape=(224, 224, 3),
         num_classes=1000,
         trainable_params=BN_INCEPTION_PARAMS,
-        default_recipe=None,
+        default_recipe="ioffe2015",
         dataset="imagenet2012",
         notes="Figure 5's filter columns are followed where its output sizes disagree "
-        "(4c, 4d 608 channels; 4e 1056), as in the authors' Caffe model. No default recipe: "
-        "[2] §4.2.1 modifies GoogLeNet's (higher, faster-decaying learning rate, no "
-        "dropout, weight decay / 5).",
+        "(4c, 4d 608 channels; 4e 1056), as in the authors' Caffe model. No dropout and "
+        "no LRN ([2] §4.2.1). Default recipe ioffe2015: [2] §4.2.1-4.2.2's BN-x30 "
+        "(GoogLeNet's recipe with the rate 0.045, decayed 6x faster, weight decay / 5); "
+        "ioffe2015_x5 is BN-x5.",
     )
 )
 def bn_inception(inputs, top):

@@ -41,14 +41,25 @@ def _mean(per_pixel: bool, unscaled: bool):
     return layers
 
 
-def _standardize(train_images):
-    from cnnzoo.pipelines import stats
+def _standardize(per_pixel: bool):
+    """(x/255 - mean) / std, with the training images' per-channel or per-dimension statistics."""
 
-    mean, std = stats.channel_mean_std(train_images)
-    norm = keras.layers.Normalization(
-        axis=-1, mean=mean, variance=np.square(std), name="preprocess_standardize"
-    )
-    return [_scale_01(), norm]
+    def layers(train_images):
+        from cnnzoo.pipelines import stats
+
+        if per_pixel:
+            (mean, std), axis = stats.per_pixel_mean_std(train_images), (1, 2, 3)
+        else:
+            (mean, std), axis = stats.channel_mean_std(train_images), -1
+        # W. Wu's thesis §2.1: a dimension of variance 0 (MNIST's always-blank
+        # corners) is shifted, not scaled; Keras would divide it by 1e-7.
+        std = np.where(std > 0, std, np.float32(1.0))
+        norm = keras.layers.Normalization(
+            axis=axis, mean=mean, variance=np.square(std), name="preprocess_standardize"
+        )
+        return [_scale_01(), norm]
+
+    return layers
 
 
 def _scale_01():
@@ -74,7 +85,11 @@ PREPROCESSORS = {
     "per_pixel_mean_255": Preprocessor(_mean(per_pixel=True, unscaled=True), True),
     "per_channel_mean_255": Preprocessor(_mean(per_pixel=False, unscaled=True), True),
     # (x/255 - mean_c) / std_c.
-    "per_channel_standardize": Preprocessor(_standardize, True),
+    "per_channel_standardize": Preprocessor(_standardize(per_pixel=False), True),
+    # W. Wu, 2016 thesis §2.1: every input dimension (pixel and channel) minus its
+    # training-set mean, divided by its training-set standard deviation (not where
+    # that is 0); the same shift and scale for every later input.
+    "per_pixel_standardize": Preprocessor(_standardize(per_pixel=True), True),
     # W. Wu (SCNU) §3.2: x * 2/255 - 1.
     "scale_pm1": Preprocessor(_rescale(2.0 / 255.0, offset=-1.0)),
     "scale_01": Preprocessor(_rescale(1.0 / 255.0)),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from typing import Any, ClassVar
 
 # Allowed values, checked here; the functions that implement them are tables in
@@ -39,6 +40,7 @@ PREPROCESSING = (
     "per_pixel_mean_255",
     "per_channel_mean_255",
     "per_channel_standardize",
+    "per_pixel_standardize",
     "scale_pm1",
     "scale_01",
     "lecun",
@@ -56,7 +58,7 @@ INIT_SCHEMES = (
     "alexnet",
 )
 # `cnnzoo.pipelines.imagenet_augment.AUGMENTATIONS`, and "" for none.
-IMAGE_AUGMENTATIONS = ("", "alexnet", "vgg", "resnet", "inception")
+IMAGE_AUGMENTATIONS = ("", "alexnet", "vgg", "vgg_s256", "vgg_s384", "resnet", "inception")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -84,8 +86,10 @@ class Data:
             random planar affine distortions (LeCun et al. 1998 §III.C: scaling,
             squeezing, horizontal shearing; W. Wu's thesis §2.2: slight rotations),
             uniform in 1 ± scale, 1 ± squeeze, ± shear, ± rotate degrees; 0: off.
-        image_augment: for image-folder sources: "alexnet", "vgg", "resnet" (each
-            with PCA colour noise) or "inception"; "" for a centre view and a flip.
+        image_augment: for image-folder sources: "alexnet", "vgg" (S jittered in
+            [256, 512]), "vgg_s256" / "vgg_s384" (VGG's single-scale training at a
+            fixed S), "resnet" (each with PCA colour noise) or "inception"; "" for a
+            centre view and a flip.
     """
 
     dataset: str = "cifar10"
@@ -360,7 +364,7 @@ SECTIONS: dict[str, type] = {
     "regularization": Regularization,
     "evaluation": Evaluation,
 }
-TOP_LEVEL = ("name", "source", "init", "arch_overrides")
+TOP_LEVEL = ("name", "source", "init", "init_from_layers", "arch_overrides")
 
 # cnnzoo's first, flat recipe format -> dotted paths. `lr_decay` meant a step
 # schedule's factor, a plateau's factor or an exponential schedule's rate: it
@@ -419,6 +423,12 @@ class Recipe:
         data, schedule, optimizer, regularization, evaluation: the sections.
         init: weight-initialization scheme (`cnnzoo.training.init_schemes`), None
             for the builder's own.
+        init_from_layers: regular expressions (matched against whole layer names)
+            of the layers `cnnzoo fit --init-from MODEL` copies from a trained
+            model, the others keeping `init` (Simonyan & Zisserman 2014 §3.1: the
+            first four conv layers and the three FC layers of net A). Empty: every
+            layer whose name and weight shapes match is copied, and --init-from is
+            optional; a recipe that names layers needs --init-from.
         arch_overrides: per-architecture changes, {arch: {dotted path: value}},
             e.g. He et al.'s warm-up for resnet110.
     """
@@ -431,6 +441,7 @@ class Recipe:
     regularization: Regularization = dataclasses.field(default_factory=Regularization)
     evaluation: Evaluation = dataclasses.field(default_factory=Evaluation)
     init: str | None = None
+    init_from_layers: tuple[str, ...] = ()
     arch_overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -439,6 +450,17 @@ class Recipe:
                 isinstance(getattr(self, section), cls),
                 f"recipe {self.name!r}: {section} must be a {cls.__name__}",
             )
+        # JSON gives a list and a flag may give one string; the recipe keeps a tuple.
+        patterns = self.init_from_layers
+        patterns = (patterns,) if isinstance(patterns, str) else tuple(map(str, patterns))
+        object.__setattr__(self, "init_from_layers", patterns)
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(
+                    f"init_from_layers: {pattern!r} is not a regular expression ({e})"
+                ) from None
 
     def for_arch(self, arch: str) -> Recipe:
         """The recipe with this architecture's overrides applied."""

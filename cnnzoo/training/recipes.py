@@ -76,6 +76,29 @@ _LECUN1998 = Recipe(
 _HE2016_WARMUP = {"schedule.warmup_steps": 400, "schedule.warmup_lr": 0.01}
 _HE2016_DEEP = ("resnet110", "resnet1202", "plain110", "preact_resnet110", "preact_resnet164")
 
+_WU2016_CIFAR = Recipe(
+    name="wu2016_cifar",
+    # Same thesis, §3.2: batch 10, momentum 0.9, per-layer Gaussian init, lr
+    # 0.0005 (biases 2x) halving every 5 epochs, 1,000 validation images checked
+    # every 4,900 iterations, 30 epochs; "every dimension of the input minus the
+    # training set's mean of that dimension" (per-pixel mean subtraction; §2.1:
+    # ReLU nets need only the shift, not `per_pixel_standardize`'s division).
+    source="W. Wu, 2016 thesis, §3.2",
+    data=Data(batch_size=10, preprocessing="per_pixel_mean_255", augment=False),
+    schedule=HalfLife(lr=0.0005, epochs=30, half_life_epochs=5),
+    optimizer=Optimizer(momentum=0.9, lr_multipliers=((r"bias$", 2.0),)),
+    # The thesis states no weight decay; Caffe's cifar10_quick solver, where
+    # the net's init comes from, has 0.004. Measured here (README): none
+    # 73.68%, 1e-3 74.79%, 2e-3 75.87% test accuracy (thesis: 74.90%).
+    regularization=Regularization(weight_decay=0.002),
+    evaluation=Evaluation(val_split=1000, validate_every=4900),
+    # The thesis's σ (1e-4, 1e-4, 1e-3, 1e-2, 1e-1; scheme
+    # "wu2016_cifar_gaussian") leave the logits ~1e-6 and the loss at ln 10
+    # for 4,000+ iterations (measured, README); Caffe's cifar10_quick σ for
+    # the same five layers train from the first hundred iterations.
+    init="caffe_cifar10_quick",
+)
+
 _CIFAR_RECIPES = [
     Recipe(
         name="he2016_cifar",
@@ -122,25 +145,21 @@ _CIFAR_RECIPES = [
         schedule=OneCycle(lr=0.2, epochs=40, warmup_steps=782, warmup_lr=0.02),
         regularization=Regularization(weight_decay=5e-4, label_smoothing=0.1),
     ),
-    Recipe(
-        name="wu2016_cifar",
-        # Same thesis, §3.2: batch 10, momentum 0.9, per-layer Gaussian init, lr
-        # 0.0005 (biases 2x) halving every 5 epochs, 1,000 validation images checked
-        # every 4,900 iterations, 30 epochs, per-pixel mean subtraction.
-        source="W. Wu, 2016 thesis, §3.2",
-        data=Data(batch_size=10, preprocessing="per_pixel_mean_255", augment=False),
-        schedule=HalfLife(lr=0.0005, epochs=30, half_life_epochs=5),
-        optimizer=Optimizer(momentum=0.9, lr_multipliers=((r"bias$", 2.0),)),
-        # The thesis states no weight decay; Caffe's cifar10_quick solver, where
-        # the net's init comes from, has 0.004. Measured here (README): none
-        # 73.68%, 1e-3 74.79%, 2e-3 75.87% test accuracy (thesis: 74.90%).
-        regularization=Regularization(weight_decay=0.002),
-        evaluation=Evaluation(val_split=1000, validate_every=4900),
-        # The thesis's σ (1e-4, 1e-4, 1e-3, 1e-2, 1e-1; scheme
-        # "wu2016_cifar_gaussian") leave the logits ~1e-6 and the loss at ln 10
-        # for 4,000+ iterations (measured, README); Caffe's cifar10_quick σ for
-        # the same five layers train from the first hundred iterations.
-        init="caffe_cifar10_quick",
+    _WU2016_CIFAR,
+    _WU2016_CIFAR.override(
+        {
+            "name": "wu2016_cifar_augmented",
+            # wu2016_cifar plus the enlargement of the data set the thesis recommends
+            # against overfitting (§2.2: "translation, horizontal flips and slight
+            # rotations"), which its §3.2 run does not use: translations of up to 4
+            # pixels (He et al. 2016 §4.2's CIFAR padding), flips, and rotations of
+            # up to 10 degrees (wu2016_mnist_augmented's; the thesis gives no range).
+            "source": "W. Wu, 2016 thesis, §3.2 and §2.2",
+            "data.augment": True,
+            "data.augment_pad": 4,
+            "data.augment_flip": True,
+            "data.affine_rotate": 10.0,
+        }
     ),
 ]
 
@@ -206,11 +225,134 @@ _MNIST_RECIPES = [
     ),
 ]
 
+
+def _imagenet(augment: str, preprocessing: str, batch_size: int) -> Data:
+    """ImageNet's data section: a paper's crop (`IMAGE_AUGMENTATIONS`) and preprocessing."""
+    return Data(
+        dataset="imagenet2012",
+        batch_size=batch_size,
+        image_augment=augment,
+        preprocessing=preprocessing,
+    )
+
+
 # Szegedy et al. 2015 §8 / 2016 §4: RMSProp with decay 0.9 and epsilon 1.0.
 _RMSPROP = Optimizer(kind="rmsprop", rho=0.9, epsilon=1.0)
-_INCEPTION_DATA = Data(
-    dataset="imagenet2012", batch_size=32, image_augment="inception", preprocessing="scale_pm1"
+_INCEPTION_DATA = _imagenet("inception", "scale_pm1", batch_size=32)
+
+_SIMONYAN2014 = Recipe(
+    name="simonyan2014",
+    # Simonyan & Zisserman 2014 §3.1: batch 256, momentum 0.9, weight decay 5e-4,
+    # dropout 0.5 on fc1/fc2 (in the builders), lr 0.01 divided by 10 when the
+    # validation accuracy stops improving, 74 epochs; Glorot init is the paper's
+    # stated alternative to pre-training (§3.1); mean RGB subtracted (§2.1).
+    source="Simonyan & Zisserman 2014, §2.1 and §3.1",
+    data=_imagenet("vgg", "per_channel_mean_255", batch_size=256),
+    schedule=Plateau(lr=0.01, epochs=74, factor=0.1),
+    regularization=Regularization(weight_decay=5e-4),
+    init="glorot_uniform",
 )
+
+# Simonyan & Zisserman 2014 §3.1: "when training deeper architectures, we initialised
+# the first four convolutional layers and the last three fully-connected layers with
+# the layers of net A (the intermediate layers were initialised randomly)". A's first
+# four are conv1_1, conv2_1, conv3_1, conv3_2 (Caffe's names), which the deeper nets
+# have by the same names and shapes; A's block4/5 convolutions would fit too but
+# stay random, as §3.1 says.
+VGG_A_INIT_LAYERS = (
+    "block1_conv1",
+    "block2_conv1",
+    "block3_conv1",
+    "block3_conv2",
+    "fc1",
+    "fc2",
+    "predictions",
+)
+_VGG_RECIPES = [
+    _SIMONYAN2014,
+    _SIMONYAN2014.override(
+        {
+            "name": "simonyan2014_s256",
+            # §3.1 single-scale training: S fixed at 256 ("widely used in the prior
+            # art"), a random 224 crop of it; the paper trains each configuration so
+            # first. Survey 003 §3.2: one model at S = 256, another at S = 384.
+            "source": "Simonyan & Zisserman 2014, §2.1 and §3.1 (single scale, S = 256)",
+            "data.image_augment": "vgg_s256",
+        }
+    ),
+    _SIMONYAN2014.override(
+        {
+            "name": "simonyan2014_s384",
+            # §3.1: "To speed-up training of the S = 384 network, it was initialised
+            # with the weights pre-trained with S = 256, and we used a smaller
+            # initial learning rate of 10^-3": every layer from --init-from (the
+            # S = 256 model of the same configuration). Its length is not given:
+            # the plateau schedule's 74 epochs at most, as S = 256.
+            "source": "Simonyan & Zisserman 2014, §2.1 and §3.1 (single scale, S = 384)",
+            "data.image_augment": "vgg_s384",
+            "schedule.lr": 1e-3,
+            "init_from_layers": (".*",),
+        }
+    ),
+    _SIMONYAN2014.override(
+        {
+            "name": "simonyan2014_from_a",
+            # §3.1 (survey 003 §3.2, weight initialization): configurations B-E at
+            # S = 256 with net A's first four conv layers and three FC layers
+            # (`VGG_A_INIT_LAYERS`, from --init-from), "the intermediate layers
+            # initialised randomly" (here Glorot's, as simonyan2014: the paper's
+            # N(0, 1e-2) is not one of the init schemes), "we did not decrease the
+            # learning rate for the pre-initialised layers".
+            "source": "Simonyan & Zisserman 2014, §2.1 and §3.1 (deeper nets from net A)",
+            "data.image_augment": "vgg_s256",
+            "init_from_layers": VGG_A_INIT_LAYERS,
+        }
+    ),
+]
+
+_SZEGEDY2014 = Recipe(
+    name="szegedy2014",
+    # Szegedy et al. 2014 §6: momentum 0.9, the rate decreased by 4% every 8
+    # epochs; auxiliary losses weighted 0.3 (§5). The paper gives neither the
+    # starting rate, the batch nor the length: 0.01, 32 and weight decay 2e-4
+    # are BVLC's Caffe reproduction's; 60 epochs is its 2.4M iterations at 32.
+    source="Szegedy et al. 2014, §5 and §6",
+    data=_imagenet("inception", "per_channel_mean_255", batch_size=32),
+    schedule=Exponential(lr=0.01, epochs=60, rate=0.96, every_epochs=8),
+    regularization=Regularization(weight_decay=2e-4, aux_loss_weight=0.3),
+)
+
+# Ioffe & Szegedy 2015 ("Batch normalization"), §4.2.1 "Accelerating BN networks",
+# applied to the GoogLeNet recipe it starts from (szegedy2014); survey 003 §4.2
+# (Inception v2) lists the same changes. §4.2: SGD with momentum, batch 32.
+# §4.2.2: "Inception ... trained with the initial learning rate of 0.0015"; BN-x5
+# 0.0075 ("increased by a factor of 5"), BN-x30 0.045 ("30 times that of
+# Inception"); Figure 3: BN-x5 reaches Inception's 72.2% in 2.1e6 steps (survey:
+# "14 times" faster), BN-x30 74.8% top-1 (single crop), after 6e6 steps (§4.2.2).
+_IOFFE2015 = {
+    "source": "Ioffe & Szegedy 2015, Batch normalization, §4.2 and §4.2.1-4.2.2",
+    # "Accelerate the learning rate decay ... we lower the learning rate 6 times
+    # faster": GoogLeNet's 4% every 8 epochs (§6 of Szegedy et al. 2014) every 8/6.
+    "schedule.every_epochs": 8 / 6,
+    # BN-x30's 6e6 steps of 32 (~150 epochs of ImageNet's 1.28M images); the paper
+    # states no end, BN-x5 is given the same.
+    "schedule.epochs": None,
+    "schedule.total_steps": 6_000_000,
+    # "Reduce the L2 weight regularization ... by a factor of 5": 2e-4 / 5 (the
+    # base's decay is BVLC's, the paper gives Inception's none).
+    "regularization.weight_decay": 4e-5,
+    # bn_inception (Figure 5) has no auxiliary heads; §4.2.1's "remove dropout" and
+    # "remove LRN" are the builder's: it has neither. "Reduce the photometric
+    # distortions": szegedy2014's inception crop has none to reduce. "Shuffle
+    # training examples more thoroughly" (within-shard shuffling): each epoch is a
+    # fresh permutation of the whole training set (`cnnzoo.pipelines.seeds`).
+    "regularization.aux_loss_weight": 0.0,
+}
+_GOOGLENET_RECIPES = [
+    _SZEGEDY2014,
+    _SZEGEDY2014.override({**_IOFFE2015, "name": "ioffe2015", "schedule.lr": 0.045}),  # BN-x30
+    _SZEGEDY2014.override({**_IOFFE2015, "name": "ioffe2015_x5", "schedule.lr": 0.0075}),
+]
 
 _IMAGENET_RECIPES = [
     Recipe(
@@ -220,29 +362,10 @@ _IMAGENET_RECIPES = [
         # and the hidden FC layers, lr 0.01 divided by 10 when the validation error
         # stops improving, ~90 epochs; mean activity subtracted per pixel (§2).
         source="Krizhevsky et al. 2012, §2 and §5",
-        data=Data(
-            dataset="imagenet2012", image_augment="alexnet", preprocessing="per_pixel_mean_255"
-        ),
+        data=_imagenet("alexnet", "per_pixel_mean_255", batch_size=128),
         schedule=Plateau(lr=0.01, epochs=90, factor=0.1),
         regularization=Regularization(weight_decay=0.0005),
         init="alexnet",
-    ),
-    Recipe(
-        name="simonyan2014",
-        # Simonyan & Zisserman 2014 §3.1: batch 256, momentum 0.9, weight decay 5e-4,
-        # dropout 0.5 on fc1/fc2 (in the builders), lr 0.01 divided by 10 when the
-        # validation accuracy stops improving, 74 epochs; Glorot init is the paper's
-        # stated alternative to pre-training (§3.1); mean RGB subtracted (§2.1).
-        source="Simonyan & Zisserman 2014, §2.1 and §3.1",
-        data=Data(
-            dataset="imagenet2012",
-            batch_size=256,
-            image_augment="vgg",
-            preprocessing="per_channel_mean_255",
-        ),
-        schedule=Plateau(lr=0.01, epochs=74, factor=0.1),
-        regularization=Regularization(weight_decay=5e-4),
-        init="glorot_uniform",
     ),
     Recipe(
         name="he2015_imagenet",
@@ -251,32 +374,11 @@ _IMAGENET_RECIPES = [
         # dropout; per-pixel mean subtracted (the scale augmentation is the
         # pipeline's).
         source="He et al. 2015, Deep residual learning, §3.4",
-        data=Data(
-            dataset="imagenet2012",
-            batch_size=256,
-            image_augment="resnet",
-            preprocessing="per_pixel_mean_255",
-        ),
+        data=_imagenet("resnet", "per_pixel_mean_255", batch_size=256),
         schedule=Plateau(lr=0.1, total_steps=600_000, factor=0.1),
         regularization=Regularization(weight_decay=1e-4),
         # §3.4: "We initialize the weights as in [13]" (He et al. 2015).
         init="msra",
-    ),
-    Recipe(
-        name="szegedy2014",
-        # Szegedy et al. 2014 §6: momentum 0.9, the rate decreased by 4% every 8
-        # epochs; auxiliary losses weighted 0.3 (§5). The paper gives neither the
-        # starting rate, the batch nor the length: 0.01, 32 and weight decay 2e-4
-        # are BVLC's Caffe reproduction's; 60 epochs is its 2.4M iterations at 32.
-        source="Szegedy et al. 2014, §5 and §6",
-        data=Data(
-            dataset="imagenet2012",
-            batch_size=32,
-            image_augment="inception",
-            preprocessing="per_channel_mean_255",
-        ),
-        schedule=Exponential(lr=0.01, epochs=60, rate=0.96, every_epochs=8),
-        regularization=Regularization(weight_decay=2e-4, aux_loss_weight=0.3),
     ),
     Recipe(
         name="szegedy2015",
@@ -306,7 +408,14 @@ _IMAGENET_RECIPES = [
 ]
 
 RECIPES: dict[str, Recipe] = {
-    r.name: r for r in [*_CIFAR_RECIPES, *_MNIST_RECIPES, *_IMAGENET_RECIPES]
+    r.name: r
+    for r in [
+        *_CIFAR_RECIPES,
+        *_MNIST_RECIPES,
+        *_IMAGENET_RECIPES,
+        *_VGG_RECIPES,
+        *_GOOGLENET_RECIPES,
+    ]
 }
 
 

@@ -10,6 +10,8 @@
                       iterations, wall_seconds: the run's training time so far)
     steps.csv         training loss and accuracy of every 50 iterations
     sessions.jsonl    one line per invocation: when, from which iteration, on what machine
+    init_from.json    with --init-from: the trained model the run started from, the
+                      layers copied from it and those left as initialized
     logs/             TensorBoard
     model.keras       the final (or selected) model (+ model.json, its metadata)
     results.json      test accuracy, wall time, throughput
@@ -46,7 +48,18 @@ BEST = "best.keras"
 # Held (flock) by the process that trains in the directory; holds its pid.
 LOCK_FILE = ".lock"
 # The stems of the files written atomically here (their temporaries are ".STEM.*").
-RUN_FILES = ("run", "checkpoint", "best", "model", "results", "history", "steps", "curves")
+RUN_FILES = (
+    "run",
+    "checkpoint",
+    "best",
+    "model",
+    "results",
+    "history",
+    "steps",
+    "curves",
+    "init_from",
+)
+INIT_FROM_FILE = "init_from.json"
 # Identity fields that runs of earlier versions did not write: absent means this.
 IDENTITY_DEFAULTS = {"precision": "float32", "select": "last"}
 
@@ -157,6 +170,23 @@ class RunDirectory:
         if not (self.checkpoint.is_file() and run_file.is_file()):
             return None
         return {**IDENTITY_DEFAULTS, **json.loads(run_file.read_text(encoding="utf-8"))}
+
+    def record_init_from(self, report: dict[str, Any] | None) -> None:
+        """Keep what `--init-from` copied (`init_from.InitFromReport.as_dict`) for results.json.
+
+        None (a new run without --init-from) removes the record an earlier, unfinished
+        run in the directory may have left.
+        """
+        path = self.path / INIT_FROM_FILE
+        if report is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, json.dumps(report, indent=2))
+
+    def init_from_record(self) -> dict[str, Any] | None:
+        """What `record_init_from` kept (None: the run did not start from a trained model)."""
+        path = self.path / INIT_FROM_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     def record_session(self, iteration: int, **facts: Any) -> None:
         """Append when, from which iteration and on what machine this invocation trains.

@@ -35,6 +35,7 @@ from cnnzoo.pipelines.sources import load_dataset
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training import distributed
 from cnnzoo.training.auxiliary import inference_model
+from cnnzoo.training.init_from import initialize_from, source_model_path
 from cnnzoo.training.inputs import (
     TrainingInputs,
     array_inputs,
@@ -86,6 +87,9 @@ class RunSpec:
             whose "auto" uses XLA on GPUs and not on CPUs.
         steps_per_execution: training steps per call of the compiled function
             (Keras's ``steps_per_execution``); callbacks then see every N-th batch.
+        init_from: a trained model (.keras file or run directory) whose layers a
+            new run starts from (`init_from`; the recipe's ``init_from_layers``
+            says which); a resumed run keeps its checkpoint's weights.
     """
 
     arch: str
@@ -105,6 +109,7 @@ class RunSpec:
     select: str = "last"
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 1
+    init_from: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -120,6 +125,8 @@ class RunSpec:
             identity["precision"] = self.precision
         if self.select != "last":  # likewise
             identity["select"] = self.select
+        if self.init_from:  # likewise
+            identity["init_from"] = str(self.init_from)
         return identity
 
 
@@ -175,9 +182,22 @@ def resolve_length(spec: RunSpec, train_size: int) -> tuple[RunSpec, int, int]:
     return dataclasses.replace(spec, recipe=recipe, epochs=None, steps=None), per_epoch, interval
 
 
+def _check_init_from(spec: RunSpec) -> None:
+    """A recipe that names layers to copy needs --init-from; a new run needs its file."""
+    layers = spec.recipe.init_from_layers
+    if layers and not spec.init_from:
+        raise ValueError(
+            f"recipe {spec.recipe.name!r} starts from a trained model's layers "
+            f"({', '.join(layers)}): pass --init-from MODEL (a .keras file or a run directory)"
+        )
+    if spec.init_from and RunDirectory(spec.model_dir).recorded_identity() is None:
+        source_model_path(spec.init_from)
+
+
 def _check_run(spec: RunSpec, data: TrainingInputs, replicas: int) -> None:
     """Refuse what this run cannot do, before anything is written."""
     check_policy(spec.precision)
+    _check_init_from(spec)
     if spec.select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}, got {spec.select!r}")
     if spec.select == "best" and data.val_is_test:
@@ -239,7 +259,22 @@ def _build_or_restore(spec, data, steps_per_epoch, strategy, run, resuming) -> k
             )
     if spec.sync_bn:
         distributed.set_sync_batch_norm(model)
+    if not resuming:
+        _initialize_from(spec, model, run)
     return model
+
+
+def _initialize_from(spec, model, run) -> None:
+    """Copy --init-from's layers into a new run's model, say which, and keep the record.
+
+    Only when the run starts: a resumed run's checkpoint already holds them, trained.
+    """
+    report = None
+    if spec.init_from:
+        report = initialize_from(model, spec.init_from, spec.recipe.init_from_layers)
+        print(report.summary())
+    if run.chief:
+        run.record_init_from(report.as_dict() if report else None)
 
 
 def _callbacks(spec, run, metadata, steps_per_epoch, previous_seconds) -> list:
@@ -444,6 +479,9 @@ def _finish(run, final, metadata, results, spec) -> dict[str, Any]:
             "Test accuracy %.4f; the chief writes the run's files", results["test_accuracy"]
         )
         return results
+    init_from = run.init_from_record()
+    if init_from is not None:
+        results["init_from"] = init_from
     metadata = dataclasses.replace(metadata, results=results, selected=results["selected"])
     run.finish(final, metadata, title=f"{spec.arch} · {spec.recipe.name}")
     print(
