@@ -100,7 +100,7 @@ UNITS = {
 }
 
 
-def _check_options(unit, blocks, shortcut, shared_preact):
+def _check_options(unit, blocks, shortcut, shared_preact, shortcut_subsample):
     """Validate the family options; return the shortcut option to build with."""
     check_choice(unit, UNITS, "unit")
     if unit == "original":
@@ -113,6 +113,11 @@ def _check_options(unit, blocks, shortcut, shared_preact):
     check_choice(shared_preact, SHARED_PREACT, "shared_preact")
     if int(blocks) != blocks or blocks < 1:
         raise ValueError(f"blocks must be a positive int, got {blocks!r}")
+    if shortcut_subsample != "stride" and shortcut != "A":
+        raise ValueError(
+            f"shortcut_subsample={shortcut_subsample!r} applies to option-A shortcuts only; "
+            f"this network's shortcut is {shortcut!r}"
+        )
     return shortcut
 
 
@@ -158,9 +163,8 @@ def cifar_resnet(
         shared_preact: for the pre-activation units, which units pre-activate
             their shortcut too: ``"stage"`` (each stage's first, fb.resnet.torch)
             or ``"first"`` (the network's first only, [3]); see `_preact`.
-        shortcut_subsample: how option-A shortcuts halve the size: ``"stride"``
-            (every other position, [1] and its code) or ``"max_pool"`` (a 2x2
-            stride-2 max pooling, as the survey, seed 003 §5.4, describes it).
+        shortcut_subsample: how option-A shortcuts halve the size: ``"stride"`` ([1]
+            and its code) or ``"max_pool"`` (2x2 stride 2, as seed 003 §5.4 has it).
 
     Returns:
         A `keras.Model`. Python's recursion limit is raised while it is built; loading
@@ -170,19 +174,9 @@ def cifar_resnet(
         ValueError: for an unknown unit, shortcut, shared_preact or pooling, a bad
             input_shape, an unknown classifier activation or channels-first format.
     """
-    shortcut = _check_options(unit, blocks, shortcut, shared_preact)
-    if shortcut_subsample != "stride" and shortcut != "A":
-        raise ValueError(
-            f"shortcut_subsample={shortcut_subsample!r} applies to option-A shortcuts only; "
-            f"this network's shortcut is {shortcut!r}"
-        )
+    shortcut = _check_options(unit, blocks, shortcut, shared_preact, shortcut_subsample)
     unit_fn, preactivated = UNITS[unit]
-    style = ConvStyle(
-        BN_EPSILON,
-        BN_MOMENTUM,
-        kernel_initializer=kernel_initializer,
-        shortcut_subsample=shortcut_subsample,
-    )
+    style = ConvStyle(BN_EPSILON, BN_MOMENTUM, False, kernel_initializer, shortcut_subsample)
     inputs, top = _INPUT.start(include_top, input_shape, pooling, classes, classifier_activation)
     with recursion_limit(_graph_depth(blocks)):
         x = style.conv(inputs, STEM_FILTERS, 3, 1, "conv1")
