@@ -54,6 +54,8 @@ class ZooRow:
         flags: further `cnnzoo fit` flags (length, validation split).
         target: the test accuracy the row must reach (issue 14's table), or None
             where the row is there for its curves.
+        tag: tells apart rows of one arch and recipe whose flags differ (their run
+            directories are ``ARCH-RECIPE-TAG-sSEED``).
     """
 
     arch: str
@@ -61,9 +63,11 @@ class ZooRow:
     seeds: tuple[int, ...] = (0,)
     flags: tuple[str, ...] = ()
     target: float | None = None
+    tag: str = ""
 
     def run_name(self, seed: int) -> str:
-        return f"{self.arch}-{self.recipe}-s{seed}"
+        tag = f"-{self.tag}" if self.tag else ""
+        return f"{self.arch}-{self.recipe}{tag}-s{seed}"
 
     def command(self, seed: int, model_dir: Path, data_dir: str | None) -> list[str]:
         cmd = ["cnnzoo", "fit", "--arch", self.arch, "--recipe", self.recipe]
@@ -76,9 +80,11 @@ class ZooRow:
 # MNIST and thesis recipes carry their own 1,000-image splits (thesis §3.1, §3.2).
 CIFAR_SPLIT = ("--val-split", "5000")
 # The CIFAR ResNets and their plain twins share one recipe, as the degradation
-# study compares them side by side: fast_cifar's one cycle, lengthened to 50
-# epochs of the 45,000 images for margin over He et al.'s figures.
-FAST = (*CIFAR_SPLIT, "--epochs", "50")
+# study compares them side by side: fast_cifar's one cycle, lengthened to 100
+# epochs of the 45,000 images. 50 epochs (FAST_50) left resnet20 seed 0 at 91.20%
+# validation accuracy, short of He et al.'s 91.25%: decided on validation, not test.
+FAST_50 = (*CIFAR_SPLIT, "--epochs", "50")
+FAST = (*CIFAR_SPLIT, "--epochs", "100")
 
 ZOO: tuple[ZooRow, ...] = (
     ZooRow("lenet5", "lecun1998_distorted", seeds=(0, 1, 2), target=0.992),
@@ -88,14 +94,17 @@ ZOO: tuple[ZooRow, ...] = (
     ZooRow("wu2016_mnist", "wu2016_mnist_caffe", seeds=(0, 1, 2), target=0.9914),
     ZooRow("wu2016_mnist", "wu2016_mnist_augmented", seeds=(0, 1, 2), target=0.9914),
     ZooRow("wu2016_cifar", "wu2016_cifar", target=0.749),
-    ZooRow("resnet20", "fast_cifar", seeds=(0, 1, 2), flags=FAST, target=0.9125),
-    ZooRow("plain20", "fast_cifar", flags=FAST),
-    ZooRow("resnet56", "fast_cifar", flags=FAST, target=0.927),
-    ZooRow("plain56", "fast_cifar", flags=FAST),
+    # The first, shorter length: its one run is kept for the record (and `ship`
+    # keeps whichever resnet20 row validates better on average).
+    ZooRow("resnet20", "fast_cifar", flags=FAST_50),
+    ZooRow("resnet20", "fast_cifar", seeds=(0, 1, 2), flags=FAST, target=0.9125, tag="e100"),
+    ZooRow("plain20", "fast_cifar", flags=FAST, tag="e100"),
+    ZooRow("resnet56", "fast_cifar", flags=FAST, target=0.927, tag="e100"),
+    ZooRow("plain56", "fast_cifar", flags=FAST, tag="e100"),
     ZooRow("wu_resnet32", "wu_resnet_cifar", flags=CIFAR_SPLIT, target=0.911),
-    ZooRow("resnet32", "fast_cifar", flags=FAST, target=0.922),
-    ZooRow("resnet44", "fast_cifar", flags=FAST, target=0.925),
-    ZooRow("resnet110", "fast_cifar", flags=FAST, target=0.930),
+    ZooRow("resnet32", "fast_cifar", flags=FAST, target=0.922, tag="e100"),
+    ZooRow("resnet44", "fast_cifar", flags=FAST, target=0.925, tag="e100"),
+    ZooRow("resnet110", "fast_cifar", flags=FAST, target=0.930, tag="e100"),
 )
 
 
