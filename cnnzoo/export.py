@@ -200,11 +200,14 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
     # `overwrite` replaces an earlier export; a typo in --out must not delete
     # an unrelated directory.
     if out_dir.is_symlink() or not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a directory; expected a SavedModel")
-    if any(out_dir.iterdir()) and not (out_dir / "saved_model.pb").is_file():
+        raise FileExistsError(f"{out_dir} exists and is not a directory; expected an export")
+    # Every export writes its metadata file (`cnnzoo.export_formats` too): an export of
+    # another format may be replaced.
+    is_export = (out_dir / "saved_model.pb").is_file() or (out_dir / EXPORT_METADATA_FILE).is_file()
+    if any(out_dir.iterdir()) and not is_export:
         raise FileExistsError(
-            f"{out_dir} is not a SavedModel directory (no saved_model.pb); refusing to "
-            "replace it, choose another --out"
+            f"{out_dir} is not an export directory (no saved_model.pb or "
+            f"{EXPORT_METADATA_FILE}); refusing to replace it, choose another --out"
         )
 
 
