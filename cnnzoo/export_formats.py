@@ -7,9 +7,9 @@ preprocessing inside, and the outputs
 - ``probabilities``: float32 (N, classes),
 - ``class_index``: int64 (N,), the arg-max of the probabilities.
 
-None of the three runtimes serves strings to every app (LiteRT has no string
-gather among its builtin ops), so no format returns ``class_name``: the class
-names lie in the metadata instead. The export directory holds the model file(s)
+Unlike the SavedModel, no format here returns ``class_name``: a string output
+would be the one non-numeric tensor an app of these runtimes has to handle, and
+the names are in the metadata, in index order. The export directory holds the model file(s)
 and ``cnnzoo.json`` (the metadata, as beside a SavedModel, plus the format and
 the verification's figures); ONNX also carries the metadata in the model's
 ``metadata_props``, OpenVINO in the IR's ``rt_info``; a LiteRT file carries none
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -45,21 +46,14 @@ from cnnzoo.export import (
     _write_directory_atomically,
     export_saved_model,
 )
+from cnnzoo.export_options import (
+    FORMATS,
+    MIN_AGREEMENT,
+    QUANTIZATIONS,
+    VERIFY_DATA,
+    ExportChecks,
+)
 from cnnzoo.export_runtimes import RUNTIMES, load_runtime, predict, require
-
-FORMATS = ("savedmodel", "onnx", "litert", "openvino")
-QUANTIZATIONS = ("int8", "float16")
-VERIFY_DATA = ("test", "random", "none")
-# Verification: the first 256 test images (issue 18), split in batches of 64.
-VERIFY_IMAGES = 256
-# int8 calibration: 500 training images (issue 18's default), enough for the
-# converter's min/max ranges to settle on CIFAR-10-sized nets.
-CALIBRATION_IMAGES = 500
-# Top-1 agreement with the Keras model below which an export fails. Float exports
-# compute what Keras computes up to summation order, so they must agree on
-# 99.9% (with 256 images: on all of them). int8 rounds every activation to 256
-# levels; see README "Exports" for the measured agreement behind 0.97.
-MIN_AGREEMENT = {None: 0.999, "float16": 0.999, "int8": 0.97}
 
 
 class ExportVerificationError(RuntimeError):
@@ -68,27 +62,6 @@ class ExportVerificationError(RuntimeError):
 
 class ExportConversionError(RuntimeError):
     """A format's converter refused the model; the message names the format and custom layers."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportChecks:
-    """What an export is verified and calibrated with.
-
-    Attributes:
-        data: "test" (the model's dataset's test split), "random" (seeded random
-            images, for a model whose dataset is not at hand) or "none" (no check).
-        count: how many images the check classifies.
-        min_agreement: the top-1 agreement below which the export fails, in [0, 1];
-            None: `MIN_AGREEMENT` of the quantization.
-        data_dir: the dataset's files (`cnnzoo.pipelines.sources.load_dataset`).
-        calibration_count: training images of an int8 export's representative dataset.
-    """
-
-    data: str = "test"
-    count: int = VERIFY_IMAGES
-    min_agreement: float | None = None
-    data_dir: str | None = None
-    calibration_count: int = CALIBRATION_IMAGES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,7 +175,14 @@ def _write_onnx(serving, directory: Path, job: _Job) -> Path:
     function = tf.function(lambda images: serving(images, training=False), input_signature=spec)
     # tf2onnx traces `function` with the same signature: it gets this very graph.
     traced = function.get_concrete_function()
-    proto, _ = tf2onnx.convert.from_function(function, spec)
+    # tf2onnx logs each of its passes at INFO; its warnings and errors still show.
+    tf2onnx_log = logging.getLogger("tf2onnx")
+    level = tf2onnx_log.level
+    tf2onnx_log.setLevel(logging.WARNING)
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, spec)
+    finally:
+        tf2onnx_log.setLevel(level)
     _fold_captured_constants(proto, traced)
     for key, value in _embedded(job.metadata).items():
         proto.metadata_props.add(key=key, value=value)
