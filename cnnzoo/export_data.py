@@ -39,8 +39,8 @@ def _checked(images: np.ndarray, image_shape, what: str) -> np.ndarray:
 
 def verification_images(
     metadata: dict, image_shape, count: int, data_dir: str | None = None
-) -> tuple[np.ndarray, str]:
-    """The first `count` test images of the model's dataset, and a phrase naming them.
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first `count` test images of the model's dataset, their labels, a phrase naming them.
 
     Args:
         metadata: the model's metadata (its ``dataset`` is read).
@@ -49,7 +49,7 @@ def verification_images(
         data_dir: the dataset's files (`cnnzoo.pipelines.sources.load_dataset`).
 
     Returns:
-        (uint8 (count, H, W, C) images, e.g. "256 cifar10 test images").
+        (uint8 (count, H, W, C) images, int64 (count,) labels, e.g. "256 cifar10 test images").
     """
     data = _dataset(
         metadata,
@@ -58,13 +58,13 @@ def verification_images(
         "pass --verify-data random to check on random images, or none to skip the check",
     )
     images = _checked(data.test[0][:count], image_shape, f"{data.name} test images")
-    return images, f"{len(images)} {data.name} test images"
+    return images, data.test[1][:count], f"{len(images)} {data.name} test images"
 
 
-def random_images(image_shape, count: int, seed: int = 0) -> tuple[np.ndarray, str]:
-    """`count` uniform random uint8 images (for a model whose dataset is not at hand)."""
+def random_images(image_shape, count: int, seed: int = 0) -> tuple[np.ndarray, None, str]:
+    """`count` uniform random uint8 images, no labels (for a model whose dataset is not at hand)."""
     images = np.random.default_rng(seed).integers(0, 256, (count, *image_shape), dtype=np.uint8)
-    return images, f"{count} random images (seed {seed})"
+    return images, None, f"{count} random images (seed {seed})"
 
 
 def calibration_images(

@@ -74,6 +74,8 @@ class Verification:
         agreement: fraction of images whose top-1 class is Keras's.
         max_abs_diff: the largest |Δ probability| over all images and classes.
         min_agreement: the threshold it was held to.
+        keras_top1: Keras's top-1 accuracy on the images (None: no labels).
+        runtime_top1: the runtime's.
     """
 
     runtime: str
@@ -81,17 +83,26 @@ class Verification:
     agreement: float
     max_abs_diff: float
     min_agreement: float
+    keras_top1: float | None = None
+    runtime_top1: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.agreement >= self.min_agreement
 
     def line(self) -> str:
-        """One line for the terminal."""
-        return (
+        """One line for the terminal (two when the images have labels)."""
+        line = (
             f"{self.runtime}: top-1 agreement with Keras {100 * self.agreement:.2f}% on "
             f"{self.images}, max |Δprob| {self.max_abs_diff:.2e} "
             f"(threshold {100 * self.min_agreement:.2f}%)"
+        )
+        if self.keras_top1 is None:
+            return line
+        drop = 100 * (self.keras_top1 - self.runtime_top1)
+        return (
+            f"{line}\n{self.runtime}: top-1 accuracy {100 * self.runtime_top1:.2f}%, Keras "
+            f"{100 * self.keras_top1:.2f}% on the same images (drop {drop:+.2f} points)"
         )
 
 
@@ -157,8 +168,8 @@ def _metadata_text(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata, indent=2, sort_keys=True) + "\n"
 
 
-def _write_onnx(serving, directory: Path, job: _Job) -> Path:
-    """``model.onnx`` through tf2onnx, the metadata in its ``metadata_props``.
+def _onnx_proto(serving, shape):
+    """The serving model as an ONNX ModelProto, through tf2onnx.
 
     tf2onnx is called on a traced function rather than through Keras's
     ``export(format="onnx")``: tf2onnx turns the constants a graph captures (e.g.
@@ -166,12 +177,10 @@ def _write_onnx(serving, directory: Path, job: _Job) -> Path:
     preprocessing) into graph inputs that an app would have to feed;
     `_fold_captured_constants` makes them initializers again.
     """
-    import onnx
     import tensorflow as tf
     import tf2onnx
 
-    path = directory / "model.onnx"
-    spec = _input_spec(job.shape)
+    spec = _input_spec(shape)
     function = tf.function(lambda images: serving(images, training=False), input_signature=spec)
     # tf2onnx traces `function` with the same signature: it gets this very graph.
     traced = function.get_concrete_function()
@@ -184,6 +193,15 @@ def _write_onnx(serving, directory: Path, job: _Job) -> Path:
     finally:
         tf2onnx_log.setLevel(level)
     _fold_captured_constants(proto, traced)
+    return proto
+
+
+def _write_onnx(serving, directory: Path, job: _Job) -> Path:
+    """``model.onnx``, the metadata in its ``metadata_props``."""
+    import onnx
+
+    path = directory / "model.onnx"
+    proto = _onnx_proto(serving, job.shape)
     for key, value in _embedded(job.metadata).items():
         proto.metadata_props.add(key=key, value=value)
     onnx.save(proto, str(path))
@@ -211,27 +229,26 @@ def _fold_captured_constants(proto, traced) -> None:
 
 
 def _write_openvino(serving, directory: Path, job: _Job) -> Path:
-    """``model.xml`` + ``model.bin`` (float32 weights), the metadata in its ``rt_info``."""
+    """``model.xml`` + ``model.bin`` (float32 weights), the metadata in its ``rt_info``.
+
+    Converted from the ONNX graph (`_onnx_proto`), not by OpenVINO's TensorFlow
+    frontend (Keras's ``export(format="openvino")``): that frontend converts the
+    graph unfolded, and has no rule for ops that only compute constants, such as the
+    ``MatrixDiagV3`` building `keras.ops.image.extract_patches`' kernel in
+    `StochasticPooling2D`; tf2onnx folds them.
+    """
+    import onnx
     import openvino as ov
 
-    # Keras's IR goes aside first: read_model maps its .bin into memory, and writing
-    # over a mapped file crashes the process (SIGBUS).
-    converted = directory / "converted"
-    converted.mkdir()
-    serving.export(
-        str(converted / "model.xml"),
-        format="openvino",
-        input_signature=_input_spec(job.shape),
-        verbose=False,
-    )
-    model = ov.Core().read_model(str(converted / "model.xml"))
+    converted = directory / "converted.onnx"
+    onnx.save(_onnx_proto(serving, job.shape), str(converted))
+    model = ov.convert_model(str(converted))
     for key, value in _embedded(job.metadata).items():
         model.set_rt_info(value, ["cnnzoo", key])
     path = directory / "model.xml"
-    # serialize, not save_model: save_model would halve the weights to float16.
-    ov.serialize(model, str(path))
-    del model
-    shutil.rmtree(converted)
+    # Weights stay float32 (save_model's default would halve them to float16).
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    converted.unlink()
     return path
 
 
@@ -300,7 +317,11 @@ _QUANTIZERS = {None: _float32, "float16": _float16, "int8": _int8}
 # Format -> writer `(serving model, directory, job) -> the model file`.
 WRITERS = {"onnx": _write_onnx, "litert": _write_litert, "openvino": _write_openvino}
 # Format -> the modules its writer imports (beyond TensorFlow), all in the format's extra.
-WRITER_MODULES = {"onnx": ("tf2onnx", "onnx"), "litert": (), "openvino": ("openvino", "scipy")}
+WRITER_MODULES = {
+    "onnx": ("tf2onnx", "onnx"),
+    "litert": (),
+    "openvino": ("tf2onnx", "onnx", "openvino"),
+}
 
 
 def export_model(
@@ -393,7 +414,7 @@ def _require_packages(fmt: str, checks: ExportChecks) -> None:
 
 
 def _prepare(model, metadata, source: str, fmt: str, quantize, class_names, checks):
-    """(the `_Job`, the verification's (images, phrase) or None) of one export."""
+    """(the `_Job`, the verification's (images, labels, phrase) or None) of one export."""
     shape = _image_shape(model, metadata, source)
     names = _class_names(model, source, class_names or metadata.get("class_names"))
     meta = {**metadata, "input_shape": list(shape), "format": fmt}
@@ -445,19 +466,25 @@ def _verify(fmt, path: Path, serving, images, checks: ExportChecks, quantize):
     """Classify `images` with the runtime of `fmt` and with Keras; None when not checked."""
     if images is None:
         return None
-    images, what = images
-    run = load_runtime(fmt, path)
-    got = predict(run, images)
+    images, labels, what = images
+    got = predict(load_runtime(fmt, path), images)
     want = predict(lambda x: serving.predict(x, verbose=0)["probabilities"], images)
     threshold = checks.min_agreement
     if threshold is None:
         threshold = MIN_AGREEMENT[quantize]
+    accuracy = {}
+    if labels is not None:
+        accuracy = {
+            "keras_top1": float(np.mean(want.argmax(axis=1) == labels)),
+            "runtime_top1": float(np.mean(got.argmax(axis=1) == labels)),
+        }
     return Verification(
         runtime=RUNTIMES[fmt].name,
         images=what,
         agreement=float(np.mean(got.argmax(axis=1) == want.argmax(axis=1))),
         max_abs_diff=float(np.max(np.abs(got - want))),
         min_agreement=threshold,
+        **accuracy,
     )
 
 
