@@ -134,3 +134,175 @@ def test_custom_layer_runs_in_the_formats_runtime(case, fmt, tmp_path):
     got = predict(load_runtime(fmt, result.model_file), images, batch_size=1)
     want = model.predict(images.astype(np.float32), verbose=0)
     np.testing.assert_allclose(got, want, rtol=0, atol=FLOAT_ATOL)
+
+
+def _fake_dataset_model(tmp_path):
+    """A tiny saved model whose metadata names the ``fake`` dataset (32x32x3, 10 classes)."""
+    from _tiny_models import tiny_model
+
+    from cnnzoo.model_io import save_trained
+
+    path = tmp_path / "fake.keras"
+    names = [f"class_{i}" for i in range(10)]
+    metadata = {"arch": "tiny", "dataset": "fake", "input_shape": [32, 32, 3], "class_names": names}
+    save_trained(tiny_model(num_classes=10), path, metadata)
+    return path
+
+
+@pytest.mark.slow  # two LiteRT conversions, ~10 s
+def test_litert_quantizations_store_what_they_say(tmp_path):
+    _need("litert")
+    interpreter = pytest.importorskip("ai_edge_litert.interpreter")
+    model = _fake_dataset_model(tmp_path)
+    dtypes = {}
+    for quantize in ("int8", "float16"):
+        result = export_model(model, tmp_path / quantize, "litert", quantize=quantize)
+        check = result.verification
+        assert check.passed, check.line()
+        # The fake dataset's test images have labels: the accuracy of both is reported.
+        assert check.images == "256 fake test images" and check.runtime_top1 is not None
+        details = interpreter.Interpreter(model_path=str(result.model_file)).get_tensor_details()
+        dtypes[quantize] = {d["dtype"] for d in details}
+        meta = json.loads((result.path / EXPORT_METADATA_FILE).read_text())
+        assert meta["quantization"] == quantize and meta["verification"]["passed"]
+    assert np.int8 in dtypes["int8"]
+    assert np.float16 in dtypes["float16"] and np.int8 not in dtypes["float16"]
+    calibration = json.loads((tmp_path / "int8" / EXPORT_METADATA_FILE).read_text())
+    assert calibration["calibration"] == "500 fake training images"
+
+
+def _near_tie_model(tmp_path):
+    """A `fake`-dataset model whose last class wins by 1e-3 of logit on every image.
+
+    int8 LiteRT stores softmax outputs in steps of 1/256 (its fixed output scale), so
+    the two best probabilities round to one level and the runtime's arg-max is the
+    first class: a quantization that disagrees with Keras on every image.
+    """
+    from cnnzoo.model_io import save_trained
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    bias = np.zeros(10, np.float32)
+    bias[-1] = 1e-3
+    outputs = keras.layers.Dense(
+        10,
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(bias),
+    )(x)
+    path = tmp_path / "tie.keras"
+    save_trained(
+        keras.Model(inputs, outputs), path, {"dataset": "fake", "input_shape": [32, 32, 3]}
+    )
+    return path
+
+
+@pytest.mark.slow  # two int8 conversions
+def test_a_failed_check_keeps_the_export_as_failed(tmp_path):
+    _need("litert")
+    model, out = _near_tie_model(tmp_path), tmp_path / "int8"
+    failed = tmp_path / "int8.failed"
+    for _ in range(2):  # the second replaces the first failed export
+        with pytest.raises(
+            ExportVerificationError, match=r"(?s)agreement with Keras 0\.00%.*int8\.failed"
+        ):
+            export_model(model, out, "litert", quantize="int8", checks=ExportChecks(count=16))
+        assert not out.exists()
+        assert sorted(p.name for p in failed.iterdir()) == [EXPORT_METADATA_FILE, "model.tflite"]
+        meta = json.loads((failed / EXPORT_METADATA_FILE).read_text())
+        assert meta["verification"]["passed"] is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8.failed", "tie.json", "tie.keras"]
+
+
+def test_options_that_do_not_apply_are_refused_before_any_work(tmp_path):
+    model = tmp_path / "never_read.keras"
+    refused = {
+        ("onnx", "int8", None): "--quantize int8 does not apply to format onnx",
+        ("litert", "int4", None): "expected --format litert with one of int8, float16",
+        ("openvino", None, "bfloat16"): "--precision applies to SavedModel exports",
+        ("tflite", None, None): "unknown export format 'tflite'",
+    }
+    for (fmt, quantize, precision), message in refused.items():
+        with pytest.raises(ValueError, match=message):
+            export_model(model, tmp_path / "out", fmt, quantize=quantize, precision=precision)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_runtime_names_the_extra():
+    with pytest.raises(MissingExtraError, match=r"pip install 'cnnzoo\[openvino\]'"):
+        require("cnnzoo_no_such_runtime", "openvino", "running an OpenVINO export")
+
+
+@pytest.mark.slow  # one conversion
+def test_metadata_travels_in_the_file_and_beside_it(tmp_path):
+    _need("onnx")
+    onnx = pytest.importorskip("onnx")
+    result = export_model(
+        case_model("lrn"),
+        tmp_path / "onnx",
+        "onnx",
+        metadata={"class_names": CLASS_NAMES},
+        checks=CHECK,
+    )
+    props = {p.key: p.value for p in onnx.load(str(result.model_file)).metadata_props}
+    assert json.loads(props["class_names"]) == CLASS_NAMES
+    assert json.loads(props["cnnzoo"])["input_shape"] == list(SHAPE)
+    meta = json.loads((result.path / EXPORT_METADATA_FILE).read_text())
+    assert meta["format"] == "onnx" and meta["model_file"] == "model.onnx"
+    assert meta["class_names"] == CLASS_NAMES
+    assert meta["verification"]["agreement"] == 1.0
+
+
+@pytest.mark.slow  # one conversion
+def test_openvino_ir_carries_the_class_names(tmp_path):
+    _need("openvino")
+    ov = pytest.importorskip("openvino")
+    result = export_model(
+        case_model("lrn"),
+        tmp_path / "ov",
+        "openvino",
+        metadata={"class_names": CLASS_NAMES},
+        checks=CHECK,
+    )
+    model = ov.Core().read_model(str(result.model_file))
+    assert json.loads(model.get_rt_info(["cnnzoo", "class_names"]).astype(str)) == CLASS_NAMES
+    assert sorted(p.name for p in result.path.iterdir()) == [
+        EXPORT_METADATA_FILE,
+        "model.bin",
+        "model.xml",
+    ]
+    assert model.input(0).get_element_type() == ov.Type.u8
+
+
+@pytest.mark.slow  # a SavedModel and an ONNX conversion
+def test_overwrite_replaces_an_export_of_another_format(tmp_path):
+    _need("onnx")
+    model, out = case_model("lrn"), tmp_path / "export"
+    export_model(model, out)  # a SavedModel
+    result = export_model(model, out, "onnx", overwrite=True, checks=CHECK)
+    assert sorted(p.name for p in out.iterdir()) == [EXPORT_METADATA_FILE, "model.onnx"]
+    assert result.verification.passed
+
+
+@pytest.mark.slow  # a fresh process: TensorFlow's import and one conversion
+def test_cli_exports_and_prints_the_agreement(tmp_path):
+    _need("litert")
+    model = save_tiny_model(tmp_path)
+    out = tmp_path / "litert"
+    command = [
+        sys.executable,
+        "-m",
+        "cnnzoo.cli",
+        "export",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+    ]
+    command += ["--format", "litert", "--verify-data", "random", "--verify-images", "16"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"litert export written to {out / 'model.tflite'}" in proc.stdout
+    assert (
+        "LiteRT interpreter: top-1 agreement with Keras 100.00% on 16 random images" in proc.stdout
+    )
