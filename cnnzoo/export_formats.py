@@ -45,6 +45,7 @@ from cnnzoo.export import (
     _load,
     _write_directory_atomically,
     export_saved_model,
+    served_outputs,
 )
 from cnnzoo.export_options import (
     FORMATS,
@@ -129,9 +130,7 @@ def _serving_model(classifier, image_shape):
     """A keras.Model mapping uint8 images to {"probabilities", "class_index"}, called once.
 
     The SavedModel's signature (`cnnzoo.export._write_archive`) as a model that
-    Keras's exporters take. ``class_index`` uses `tf.argmax`: `keras.ops.argmax`
-    adds a sign-bit test (to rank -0.0 below 0.0) that LiteRT has no builtin op for,
-    and probabilities are never negative.
+    Keras's LiteRT exporter takes and tf2onnx traces.
     """
     import keras
     import tensorflow as tf
@@ -142,16 +141,7 @@ def _serving_model(classifier, image_shape):
             self.classifier = classifier
 
         def call(self, images):
-            out = self.classifier(tf.cast(images, tf.float32), training=False)
-            # The contract puts the class probabilities first; auxiliary heads
-            # (e.g. GoogLeNet's) follow and are not served.
-            if isinstance(out, dict):
-                out = next(iter(out.values()))
-            elif isinstance(out, (list, tuple)):
-                out = out[0]
-            probabilities = tf.cast(out, tf.float32)
-            class_index = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-            return {"probabilities": probabilities, "class_index": class_index}
+            return served_outputs(self.classifier(tf.cast(images, tf.float32), training=False))
 
     serving = Serving()
     serving(np.zeros((1, *image_shape), np.uint8))

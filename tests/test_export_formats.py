@@ -233,17 +233,17 @@ def test_a_missing_runtime_names_the_extra():
         require("cnnzoo_no_such_runtime", "openvino", "running an OpenVINO export")
 
 
+def _export_lrn_case(tmp_path, fmt: str):
+    """The LRN case exported in `fmt` with `CLASS_NAMES`, checked on random images."""
+    _need(fmt)
+    metadata = {"class_names": CLASS_NAMES}
+    return export_model(case_model("lrn"), tmp_path / fmt, fmt, metadata=metadata, checks=CHECK)
+
+
 @pytest.mark.slow  # one conversion
 def test_metadata_travels_in_the_file_and_beside_it(tmp_path):
-    _need("onnx")
     onnx = pytest.importorskip("onnx")
-    result = export_model(
-        case_model("lrn"),
-        tmp_path / "onnx",
-        "onnx",
-        metadata={"class_names": CLASS_NAMES},
-        checks=CHECK,
-    )
+    result = _export_lrn_case(tmp_path, "onnx")
     props = {p.key: p.value for p in onnx.load(str(result.model_file)).metadata_props}
     assert json.loads(props["class_names"]) == CLASS_NAMES
     assert json.loads(props["cnnzoo"])["input_shape"] == list(SHAPE)
@@ -255,22 +255,12 @@ def test_metadata_travels_in_the_file_and_beside_it(tmp_path):
 
 @pytest.mark.slow  # one conversion
 def test_openvino_ir_carries_the_class_names(tmp_path):
-    _need("openvino")
     ov = pytest.importorskip("openvino")
-    result = export_model(
-        case_model("lrn"),
-        tmp_path / "ov",
-        "openvino",
-        metadata={"class_names": CLASS_NAMES},
-        checks=CHECK,
-    )
+    result = _export_lrn_case(tmp_path, "openvino")
     model = ov.Core().read_model(str(result.model_file))
     assert json.loads(model.get_rt_info(["cnnzoo", "class_names"]).astype(str)) == CLASS_NAMES
-    assert sorted(p.name for p in result.path.iterdir()) == [
-        EXPORT_METADATA_FILE,
-        "model.bin",
-        "model.xml",
-    ]
+    files = sorted(p.name for p in result.path.iterdir())
+    assert files == [EXPORT_METADATA_FILE, "model.bin", "model.xml"]
     assert model.input(0).get_element_type() == ov.Type.u8
 
 
