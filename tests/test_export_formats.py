@@ -46,12 +46,15 @@ CHECK = ExportChecks(data="random", count=24)
 FLOAT_ATOL = 1e-5
 
 
+def _installed(fmt: str) -> bool:
+    modules = (*WRITER_MODULES[fmt], RUNTIMES[fmt].module)
+    return all(importlib.util.find_spec(m.split(".")[0]) is not None for m in modules)
+
+
 def _need(fmt: str) -> None:
     """Skip, naming the extra, when the format's converter or runtime is not installed."""
-    runtime = RUNTIMES[fmt]
-    for module in (*WRITER_MODULES[fmt], runtime.module):
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            pytest.skip(f"{module} not installed: pip install 'cnnzoo[{runtime.extra}]'")
+    if not _installed(fmt):
+        pytest.skip(f"{fmt} export not installed: pip install 'cnnzoo[{RUNTIMES[fmt].extra}]'")
 
 
 def _residual_scaling(x):
@@ -152,7 +155,8 @@ def _fake_dataset_model(tmp_path):
 @pytest.mark.slow  # two LiteRT conversions, ~10 s
 def test_litert_quantizations_store_what_they_say(tmp_path):
     _need("litert")
-    interpreter = pytest.importorskip("ai_edge_litert.interpreter")
+    from ai_edge_litert import interpreter
+
     model = _fake_dataset_model(tmp_path)
     dtypes = {}
     for quantize in ("int8", "float16"):
@@ -228,6 +232,27 @@ def test_options_that_do_not_apply_are_refused_before_any_work(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_images_of_a_dataset_not_at_hand_are_a_clear_error(tmp_path):
+    _need("litert")
+    model = case_model("lrn")
+    metadata = {"dataset": "imagenet2012"}
+    with pytest.raises(ValueError, match="int8 calibration .* export a float LiteRT model"):
+        export_model(model, tmp_path / "a", "litert", quantize="int8", metadata=metadata)
+    with pytest.raises(ValueError, match="verification .* pass --verify-data random"):
+        export_model(model, tmp_path / "b", "litert", metadata=metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_without_its_extra_names_the_extra(tmp_path):
+    missing = [fmt for fmt in FORMATS if not _installed(fmt)]
+    if not missing:
+        pytest.skip("every export extra is installed: nothing is missing to be named")
+    for fmt in missing:
+        with pytest.raises(MissingExtraError, match=rf"pip install 'cnnzoo\[{fmt}\]'"):
+            export_model(case_model("lrn"), tmp_path / fmt, fmt, checks=CHECK)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_runtime_names_the_extra():
     with pytest.raises(MissingExtraError, match=r"pip install 'cnnzoo\[openvino\]'"):
         require("cnnzoo_no_such_runtime", "openvino", "running an OpenVINO export")
@@ -242,8 +267,8 @@ def _export_lrn_case(tmp_path, fmt: str):
 
 @pytest.mark.slow  # one conversion
 def test_metadata_travels_in_the_file_and_beside_it(tmp_path):
-    onnx = pytest.importorskip("onnx")
     result = _export_lrn_case(tmp_path, "onnx")
+    onnx = pytest.importorskip("onnx")
     props = {p.key: p.value for p in onnx.load(str(result.model_file)).metadata_props}
     assert json.loads(props["class_names"]) == CLASS_NAMES
     assert json.loads(props["cnnzoo"])["input_shape"] == list(SHAPE)
@@ -255,8 +280,8 @@ def test_metadata_travels_in_the_file_and_beside_it(tmp_path):
 
 @pytest.mark.slow  # one conversion
 def test_openvino_ir_carries_the_class_names(tmp_path):
-    ov = pytest.importorskip("openvino")
     result = _export_lrn_case(tmp_path, "openvino")
+    ov = pytest.importorskip("openvino")
     model = ov.Core().read_model(str(result.model_file))
     assert json.loads(model.get_rt_info(["cnnzoo", "class_names"]).astype(str)) == CLASS_NAMES
     files = sorted(p.name for p in result.path.iterdir())
