@@ -101,7 +101,13 @@ def _add_export_format_flags(p: argparse.ArgumentParser) -> None:
         VERIFY_IMAGES,
     )
 
-    p.add_argument("--format", choices=FORMATS, default="savedmodel")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="savedmodel",
+        help="savedmodel (default), or a file checked by its own runtime after writing "
+        "(pip install 'cnnzoo[onnx]', '[litert]' or '[openvino]')",
+    )
     p.add_argument(
         "--quantize", choices=QUANTIZATIONS, help="litert only: int8 (calibrated) or float16"
     )
@@ -120,7 +126,13 @@ def _add_export_format_flags(p: argparse.ArgumentParser) -> None:
         help="what the format's runtime and Keras classify after writing: the model's test "
         "images (default), seeded random images, or none (no check)",
     )
-    p.add_argument("--verify-images", type=count(1), default=VERIFY_IMAGES, metavar="N")
+    p.add_argument(
+        "--verify-images",
+        type=count(1),
+        default=VERIFY_IMAGES,
+        metavar="N",
+        help=f"how many images the check classifies (default {VERIFY_IMAGES})",
+    )
     p.add_argument(
         "--min-agreement",
         type=real(0.0, 100.0),
