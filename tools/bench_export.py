@@ -180,9 +180,13 @@ def _bench_model(spec: str, rows: list[str], args) -> list[dict]:
     for row in rows:
         fmt, quantize = ROWS[row]
         out = Path(args.out) / f"{name.replace(':', '-')}-{row}"
-        result = export_model(
-            model, out, fmt, quantize=quantize, overwrite=True, metadata=metadata, checks=checks
-        )
+        try:
+            result = export_model(
+                model, out, fmt, quantize=quantize, overwrite=True, metadata=metadata, checks=checks
+            )
+        except ValueError as e:  # e.g. int8 without the model's training images
+            print(f"{name:<22} {row:<15} not measured: {e}", flush=True)
+            continue
         run = _runner(row, result, args.threads)
         figures = {"model": name, "row": row, "images": what, "size_mb": _size_mb(result)}
         figures |= _accuracy(run, images, labels, reference) | _speed(run, images, args.runs)
