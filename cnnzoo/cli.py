@@ -92,6 +92,56 @@ def _model_path(args) -> str:
     return str(verified_path(args.arch, args.weights))
 
 
+def _add_export_format_flags(p: argparse.ArgumentParser) -> None:
+    """`export`'s format, quantization, and the checks by the format's own runtime."""
+    from cnnzoo.export_options import (
+        CALIBRATION_IMAGES,
+        FORMATS,
+        QUANTIZATIONS,
+        VERIFY_DATA,
+        VERIFY_IMAGES,
+    )
+
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="savedmodel",
+        help="savedmodel (default), or a file checked by its own runtime after writing "
+        "(pip install 'cnnzoo[onnx]', '[litert]' or '[openvino]')",
+    )
+    p.add_argument(
+        "--quantize", choices=QUANTIZATIONS, help="litert only: int8 (calibrated) or float16"
+    )
+    p.add_argument(
+        "--calibration-data",
+        type=count(1),
+        default=CALIBRATION_IMAGES,
+        metavar="N",
+        help=f"int8: N training images of the model's dataset (default {CALIBRATION_IMAGES})",
+    )
+    p.add_argument("--data-dir", help="the dataset's files (default: $CNNZOO_DATA_DIR, else tfds)")
+    p.add_argument(
+        "--verify-data",
+        choices=VERIFY_DATA,
+        default="test",
+        help="what the format's runtime and Keras classify after writing: the model's test "
+        "images (default), seeded random images, or none (no check)",
+    )
+    p.add_argument(
+        "--verify-images",
+        type=count(1),
+        default=VERIFY_IMAGES,
+        metavar="N",
+        help=f"how many images the check classifies (default {VERIFY_IMAGES})",
+    )
+    p.add_argument(
+        "--min-agreement",
+        type=real(0.0, 100.0),
+        metavar="PERCENT",
+        help="top-1 agreement with Keras below which the export fails (default 99.9, int8: 95)",
+    )
+
+
 def _add_inference_precision(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
@@ -271,16 +321,39 @@ def _print_precision(scores: dict) -> None:
 
 
 def cmd_export(args) -> int:
-    from cnnzoo.export import export_saved_model
+    from cnnzoo.export_formats import export_model
+    from cnnzoo.export_options import ExportChecks
 
-    out = export_saved_model(
-        _model_path(args), args.out, overwrite=args.overwrite, precision=args.precision
+    checks = ExportChecks(
+        data=args.verify_data,
+        count=args.verify_images,
+        min_agreement=None if args.min_agreement is None else args.min_agreement / 100,
+        data_dir=args.data_dir,
+        calibration_count=args.calibration_data,
     )
-    computes = f", computing in {args.precision}" if args.precision else ""
+    result = export_model(
+        _model_path(args),
+        args.out,
+        args.format,
+        quantize=args.quantize,
+        overwrite=args.overwrite,
+        precision=args.precision,
+        checks=checks,
+    )
+    if args.format == "savedmodel":
+        computes = f", computing in {args.precision}" if args.precision else ""
+        print(
+            f"SavedModel written to {result.path} (signature serving_default: uint8 images -> "
+            f"probabilities, class_index{computes})"
+        )
+        return 0
+    quantized = f", {args.quantize}" if args.quantize else ""
     print(
-        f"SavedModel written to {out} (signature serving_default: uint8 images -> "
-        f"probabilities, class_index{computes})"
+        f"{args.format}{quantized} export written to {result.model_file} (input images: uint8; "
+        "outputs probabilities, class_index; class names in cnnzoo.json)"
     )
+    if result.verification is not None:
+        print(result.verification.line())
     return 0
 
 
@@ -448,11 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_precision(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="write a SavedModel that takes raw uint8 images")
+    p = sub.add_parser("export", help="write a SavedModel, ONNX, LiteRT or OpenVINO export")
     _add_model_source(p, "a .keras file written by `cnnzoo fit`")
     p.add_argument("--out", required=True, help="e.g. saved_models/resnet20")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
     _add_inference_precision(p)
+    _add_export_format_flags(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top classes of PNG/JPEG images")

@@ -200,12 +200,35 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
     # `overwrite` replaces an earlier export; a typo in --out must not delete
     # an unrelated directory.
     if out_dir.is_symlink() or not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a directory; expected a SavedModel")
-    if any(out_dir.iterdir()) and not (out_dir / "saved_model.pb").is_file():
+        raise FileExistsError(f"{out_dir} exists and is not a directory; expected an export")
+    # Every export writes its metadata file (`cnnzoo.export_formats` too): an export of
+    # another format may be replaced.
+    is_export = (out_dir / "saved_model.pb").is_file() or (out_dir / EXPORT_METADATA_FILE).is_file()
+    if any(out_dir.iterdir()) and not is_export:
         raise FileExistsError(
-            f"{out_dir} is not a SavedModel directory (no saved_model.pb); refusing to "
-            "replace it, choose another --out"
+            f"{out_dir} is not an export directory (no saved_model.pb or "
+            f"{EXPORT_METADATA_FILE}); refusing to replace it, choose another --out"
         )
+
+
+def served_outputs(outputs) -> dict:
+    """``{"probabilities": float32 (N, classes), "class_index": int64 (N,)}`` of a model's outputs.
+
+    The contract puts the class probabilities first; auxiliary heads (e.g.
+    GoogLeNet's) follow and are not served. Every export format serves these two.
+    """
+    import tensorflow as tf
+
+    if isinstance(outputs, dict):
+        outputs = next(iter(outputs.values()))
+    elif isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    # Mixed-precision models return float16; apps get one dtype.
+    probabilities = tf.cast(outputs, tf.float32)
+    # tf.argmax, not keras.ops.argmax: the latter adds a sign-bit test (ranking -0.0
+    # below 0.0) that LiteRT has no builtin op for; probabilities are never negative.
+    class_index = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+    return {"probabilities": probabilities, "class_index": class_index}
 
 
 def _write_archive(model, path: Path, image_shape, class_names: list[str] | None) -> None:
@@ -229,19 +252,9 @@ def _write_archive(model, path: Path, image_shape, class_names: list[str] | None
         checks = [tf.debugging.Assert(fits, [contract, "; got shape", shape])]
         with tf.control_dependencies(checks):
             images = tf.identity(images)
-        probabilities = model(tf.cast(images, tf.float32), training=False)
-        # The contract puts the class probabilities first; auxiliary heads
-        # (e.g. GoogLeNet's) follow and are not served.
-        if isinstance(probabilities, dict):
-            probabilities = next(iter(probabilities.values()))
-        elif isinstance(probabilities, (list, tuple)):
-            probabilities = probabilities[0]
-        # Mixed-precision models return float16; apps get one dtype.
-        probabilities = tf.cast(probabilities, tf.float32)
-        class_index = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-        outputs = {"probabilities": probabilities, "class_index": class_index}
+        outputs = served_outputs(model(tf.cast(images, tf.float32), training=False))
         if names is not None:
-            outputs["class_name"] = tf.gather(names, class_index)
+            outputs["class_name"] = tf.gather(names, outputs["class_index"])
         return outputs
 
     archive = keras.export.ExportArchive()
