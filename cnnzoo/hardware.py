@@ -62,6 +62,38 @@ def cpu_info(path: str | Path = "/proc/cpuinfo") -> dict[str, object]:
     }
 
 
+# fp32 FLOPs per cycle and core: two fused multiply-add pipes (AMD Zen 3-5, Intel
+# Xeon Scalable Gold/Platinum), each of 16 (AVX-512) or 8 (AVX2) float32 lanes, two
+# FLOPs per lane. The widest ISA the CPU has decides; an estimate, not a measurement.
+FP32_FLOPS_PER_CYCLE = (("avx512f", 2 * 16 * 2), ("fma", 2 * 8 * 2))
+
+
+def fp32_peak_gflops(path: str | Path = "/proc/cpuinfo") -> dict[str, float] | None:
+    """The CPU's float32 peak from its cores, clock and ISA, as the speed figures cite it.
+
+    Returns:
+        {"gflops", "cores", "ghz", "flops_per_cycle"}: peak = cores x clock x
+        `FP32_FLOPS_PER_CYCLE` (/proc/cpuinfo's "cpu MHz", which virtual machines
+        report as the nominal clock); None where the clock or the ISA is unknown.
+    """
+    fields = _cpuinfo(path)
+    flags = set(fields.get("flags", "").split())
+    per_cycle = next((n for flag, n in FP32_FLOPS_PER_CYCLE if flag in flags), None)
+    try:
+        ghz = float(fields["cpu MHz"]) / 1000
+    except (KeyError, ValueError):
+        return None
+    if per_cycle is None:
+        return None
+    cores = cpu_info(path)["cores"]
+    return {
+        "gflops": cores * ghz * per_cycle,
+        "cores": cores,
+        "ghz": ghz,
+        "flops_per_cycle": per_cycle,
+    }
+
+
 def describe(info: dict[str, object] | None = None) -> str:
     """One line naming the machine, e.g. ``AMD EPYC (family 25, model 1), 2 cores, avx2 fma``."""
     info = info or cpu_info()

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from cnnzoo.batch_norm_folding import fold_batch_norm
 from cnnzoo.export import EXPORT_METADATA_FILE, INPUT_NAME, SIGNATURE_KEY
 from cnnzoo.model_io import load_trained, metadata_path
 
@@ -154,6 +155,8 @@ class _Model:
 
 def _load_model(path: Path, precision: str | None = None) -> _Model:
     """Load a `.keras` file or an exported SavedModel directory, with its class names."""
+    import tensorflow as tf
+
     if path.is_dir():
         if precision is not None:
             raise ValueError(
@@ -162,6 +165,7 @@ def _load_model(path: Path, precision: str | None = None) -> _Model:
             )
         return _load_saved_model(path)
     model, metadata = load_trained(path, compile=False, precision=precision)
+    model = fold_batch_norm(model)
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4:
         raise ValueError(f"{path}: expected one image input of shape (N, H, W, C), got {shape}")
@@ -179,11 +183,17 @@ def _load_model(path: Path, precision: str | None = None) -> _Model:
         out_shape = out_shape[0]
     num_classes = int(out_shape[-1])
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        outputs = model(images.astype(np.float32), training=False)
+    # Compiled once per batch shape, as the SavedModel's signature is: an eager call
+    # runs every layer through Python.
+    @tf.function(reduce_retracing=True)
+    def probabilities(images):
+        outputs = model(tf.cast(images, tf.float32), training=False)
         if isinstance(outputs, (list, tuple)):
             outputs = outputs[0]  # the contract puts the class probabilities first
-        return np.asarray(outputs, dtype=np.float32)
+        return tf.cast(outputs, tf.float32)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return probabilities(tf.constant(images)).numpy()
 
     names = _class_names(metadata, num_classes, str(metadata_path(path)))
     return _Model(predict, tuple(int(d) for d in image_shape), num_classes, names)

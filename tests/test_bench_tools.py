@@ -88,7 +88,7 @@ def test_modifiers_set_what_the_workers_read():
         # The trainer builds its model itself; the export has no XLA option.
         ("fit:kerasbn", "fit takes no 'kerasbn' modifier"),
         ("savedmodel:xla", "savedmodel takes no 'xla' modifier"),
-        ("torch:xla", "torch takes no 'xla' modifier; it takes bs, layout"),
+        ("torch:xla", "torch takes no 'xla' modifier; it takes bs, compile, layout"),
     ],
 )
 def test_rows_refuse_what_they_cannot_do(row, message):
@@ -232,3 +232,42 @@ def test_bench_train_times_the_bfloat16_rows(tmp_path):
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"evaluate", "evaluate-bf16", "savedmodel-bf16"}
     assert all(r["images_per_second"][0] > 0 for r in results.values())
+
+
+def _row(rates):
+    return {"images_per_second": rates, "median": sorted(rates)[1], "median_per_cpu_second": 1.0}
+
+
+def test_training_ratio_is_held_against_the_faster_pytorch():
+    from bench.report import ratios
+
+    results = {
+        "fit": _row([360.0, 400.0, 380.0]),
+        "torch": _row([300.0, 310.0, 320.0]),
+        "torch-compile": _row([330.0, 340.0, 350.0]),
+    }
+    (row,) = [r for r in ratios(results) if r["num"] == "fit" and r["den"] != "keras"]
+    assert row["den"] == "torch-compile"
+    assert row["ratio"] == pytest.approx(380.0 / 340.0)
+    del results["torch-compile"]  # only eager ran: the ratio is against it
+    (row,) = [r for r in ratios(results) if r["num"] == "fit" and r["den"] != "keras"]
+    assert row["den"] == "torch"
+
+
+def test_json_names_the_machine_and_versions(tmp_path):
+    args = argparse.Namespace(runs=1)
+    path = tmp_path / "bench.json"
+    report.write_json(str(path), args, {}, [])
+    document = json.loads(path.read_text())
+    machine, versions = document["machine"], document["versions"]
+    assert machine["cores"] >= 1 and isinstance(machine["isa"], list) and machine["model"]
+    assert versions["tensorflow"] and versions["keras"] and versions["python"]
+
+
+def test_compute_rates_count_three_passes_for_training():
+    peak = {"gflops": 100.0}
+    rows = {"fit": {**_row([1.0, 2.0, 3.0]), "kind": "train"}}
+    rows["call"] = {**_row([1.0, 2.0, 3.0]), "kind": "infer"}
+    fit, call = report.compute_rates(rows, peak)
+    assert fit["gflops"] == pytest.approx(3 * call["gflops"])
+    assert fit["peak_fraction"] == pytest.approx(fit["gflops"] / 100.0)

@@ -1,12 +1,15 @@
 """The machine description that figures carry."""
 
-from cnnzoo.hardware import cpu_info, describe
+import pytest
+
+from cnnzoo.hardware import cpu_info, describe, fp32_peak_gflops
 
 ZEN3 = """processor\t: 0
 vendor_id\t: AuthenticAMD
 cpu family\t: 25
 model\t\t: 1
 model name\t: AMD EPYC
+cpu MHz\t\t: 2445.424
 flags\t\t: fpu sse avx fma avx2 bmi2
 
 processor\t: 1
@@ -18,6 +21,7 @@ SAPPHIRE = """processor\t: 0
 vendor_id\t: GenuineIntel
 cpu family\t: 6
 model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
+cpu MHz\t\t: 2700.000
 flags\t\t: avx2 fma avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile
 """
 
@@ -43,3 +47,17 @@ def test_no_cpuinfo(tmp_path):
     info = cpu_info(tmp_path / "missing")
     assert info["isa"] == [] and info["cores"] >= 1 and info["model"]
     assert "no AVX2" in describe(info)
+
+
+def test_fp32_peak_from_cores_clock_and_isa(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN3)
+    cores = cpu_info(path)["cores"]
+    peak = fp32_peak_gflops(path)
+    # AVX2: two FMA pipes x 8 lanes x 2 FLOPs per cycle and core.
+    assert peak["flops_per_cycle"] == 32
+    assert peak["gflops"] == pytest.approx(cores * 2.445424 * 32)
+    path.write_text(SAPPHIRE)
+    assert fp32_peak_gflops(path)["flops_per_cycle"] == 64  # AVX-512
+    path.write_text(SAPPHIRE.replace("cpu MHz\t\t: 2700.000\n", ""))
+    assert fp32_peak_gflops(path) is None  # no clock: no estimate

@@ -36,6 +36,10 @@ evaluate       what ``cnnzoo evaluate`` runs: the ``.keras`` file of a trained m
 savedmodel     the ``serving_default`` signature of ``cnnzoo.export.export_saved_model``'s
                export of that file, loaded with ``tf.saved_model.load``, uint8 batches
 torch-infer    PyTorch ResNet-20 in eval mode under ``torch.inference_mode()``
+torch-compile  the ``torch`` row with the model under ``torch.compile`` (TorchInductor's
+               C++ kernels on CPU); its warm-up pays the compilation
+torch-compile  the ``torch-infer`` row under ``torch.compile``
+-infer
 =============  ===========================================================================
 
 A contender name may carry modifiers after colons, each giving one more row to set
@@ -57,6 +61,7 @@ only the modifiers that change something in it (an error names those it takes):
 * ``intraN`` / ``interN`` (TensorFlow rows): TensorFlow's thread pools for that worker;
 * ``cl`` / ``nchw`` (torch rows): PyTorch channels-last / contiguous NCHW tensors
   (default: ``--torch-memory-format``);
+* ``compile`` (torch rows): the model under ``torch.compile``;
 * ``bsN``: batch size N for that row (its images/s still count images).
 
 Method. Each contender runs in its own Python process (no shared thread pools or
@@ -99,8 +104,15 @@ Ctrl-C.
 Targets (the issue's):
 
 * fit / keras >= 0.95 (the whole path costs at most 5% over the bare step);
-* fit / torch >= 1.2 (training throughput);
-* evaluate / torch-infer and savedmodel / torch-infer >= 1.2 (inference, batch 256).
+* fit / the faster of torch and torch-compile >= 1.2 (training throughput);
+* evaluate and savedmodel / the faster of torch-infer and torch-compile-infer >= 1.2
+  (inference, batch 256);
+* evaluate / savedmodel >= 0.95 (the evaluation path at the export's speed).
+
+The report also gives each row's float32 GFLOP/s and its fraction of the CPU's peak
+(``cnnzoo.hardware.fp32_peak_gflops``: cores x clock x FLOPs per cycle of the ISA;
+multiply-adds from the resnet20 card, 2 FLOPs each, 3 passes for a training step),
+and ``--json`` records the machine (CPU model, ISA flags, cores) and the versions.
 """
 
 from __future__ import annotations

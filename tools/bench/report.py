@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import platform
 import statistics
 from pathlib import Path
 
@@ -15,9 +17,11 @@ from bench.env import onednn_label
 def ratios(results: dict) -> list[dict]:
     """Each of `TARGETS` whose two rows were run, three ways (see the keys' comments)."""
     out = []
-    for num, den, target, what in TARGETS:
-        if num not in results or den not in results:
+    for num, dens, target, what in TARGETS:
+        ran = [d for d in ((dens,) if isinstance(dens, str) else dens) if d in results]
+        if num not in results or not ran:
             continue
+        den = max(ran, key=lambda d: results[d]["median"])
         a, b = results[num], results[den]
         pairs = zip(a["images_per_second"], b["images_per_second"], strict=True)
         out.append(
@@ -37,6 +41,30 @@ def ratios(results: dict) -> list[dict]:
             }
         )
     return out
+
+
+# The packages whose versions a reader needs to compare figures (not imported here).
+VERSIONED = ("tensorflow", "keras", "torch", "numpy")
+
+
+def environment() -> dict:
+    """The machine (`cnnzoo.hardware.cpu_info`) and the versions the figures were measured with."""
+    from cnnzoo.hardware import cpu_info
+
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"machine": cpu_info(), "versions": versions}
+
+
+def _environment_line(env: dict) -> str:
+    from cnnzoo.hardware import describe
+
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    return f"machine: {describe(env['machine'])}; {versions}"
 
 
 def _heading(args: argparse.Namespace) -> str:
@@ -80,6 +108,42 @@ def _table(results: dict) -> list[str]:
     return lines
 
 
+# Multiply-adds of one image's forward pass; a training step costs about three
+# times that (forward, gradient of the input, gradient of the weights).
+PASSES = {"train": 3, "infer": 1}
+
+
+def compute_rates(results: dict, peak: dict | None) -> list[dict]:
+    """Each row's median as float32 GFLOP/s and, given the CPU's peak, its fraction."""
+    import cnnzoo
+    from bench.tf_rows import ARCH
+
+    macs = cnnzoo.model_card(ARCH).multiply_adds
+    out = []
+    for label, row in results.items():
+        gflops = row["median"] * macs * 2 * PASSES[row["kind"]] / 1e9
+        fraction = gflops / peak["gflops"] if peak else None
+        out.append({"label": label, "gflops": gflops, "peak_fraction": fraction})
+    return out
+
+
+def _compute_lines(rates: list[dict], peak: dict | None) -> list[str]:
+    if peak:
+        head = (
+            f"float32 peak of this CPU: {peak['gflops']:.0f} GFLOP/s = {peak['cores']} cores x "
+            f"{peak['ghz']:.2f} GHz x {peak['flops_per_cycle']} FLOP/cycle "
+            "(2 FMA pipes x SIMD lanes x 2); rows at 2 FLOP per multiply-add, training 3 passes:"
+        )
+    else:
+        head = "float32 peak unknown (no clock or ISA in /proc/cpuinfo); rows:"
+    rows = [
+        f"  {r['label']:<22} {r['gflops']:7.1f} GFLOP/s"
+        + (f"  {100 * r['peak_fraction']:5.1f}% of peak" if r["peak_fraction"] else "")
+        for r in rates
+    ]
+    return [head, *rows]
+
+
 def _verdict(r: dict) -> str:
     verdict = (
         "PASS"
@@ -98,7 +162,14 @@ def print_report(results: dict, args: argparse.Namespace) -> list[dict]:
     """Print the heading, the table and each target's verdict; return the ratios."""
     print()
     print(_heading(args))
+    print(_environment_line(environment()))
     for line in _table(results):
+        print(line)
+    from cnnzoo.hardware import fp32_peak_gflops
+
+    peak = fp32_peak_gflops()
+    print()
+    for line in _compute_lines(compute_rates(results, peak), peak):
         print(line)
     found = ratios(results)
     if found:
@@ -110,5 +181,15 @@ def print_report(results: dict, args: argparse.Namespace) -> list[dict]:
 
 def write_json(path: str, args: argparse.Namespace, results: dict, found: list[dict]) -> None:
     """``--json``: the arguments, every window's figures and the ratios."""
-    document = {"args": vars(args), "results": results, "ratios": found}
+    from cnnzoo.hardware import fp32_peak_gflops
+
+    peak = fp32_peak_gflops()
+    document = {
+        "args": vars(args),
+        **environment(),
+        "fp32_peak": peak,
+        "compute": compute_rates(results, peak),
+        "results": results,
+        "ratios": found,
+    }
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -79,6 +79,10 @@ def _set_up(config: dict):
     memory_format = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
     model = torch_resnet20().to(memory_format=memory_format)
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "layout": fmt}
+    if config.get("torch_compile"):
+        # TorchInductor; the worker's warm-up pays the compilation (tens of seconds).
+        model = torch.compile(model)
+        info["compiled"] = "inductor"
     info["precision"] = config.get("precision", "float32")
     return torch, model, memory_format, info
 
