@@ -197,11 +197,14 @@ def test_report_prints_the_table_and_the_verdicts(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("ResNet-20, training batch 128, inference batch 256; fake data")
     assert lines[1].endswith("TF_ENABLE_ONEDNN_OPTS=0")
-    assert lines[2].split() == "contender what img/s min max vs plain img/CPU-s".split()
-    assert set(lines[3]) == {"-", " "}
+    assert lines[2].startswith("machine: ") and "keras " in lines[2]
+    assert lines[3].split() == "contender what img/s min max vs plain img/CPU-s".split()
+    assert set(lines[4]) == {"-", " "}
     fit_row = "fit cnnzoo fit whole path (trainer.fit) 400.0 380.0 420.0 200.0"
-    assert lines[4].split() == fit_row.split()
-    assert lines[6].split()[0] == "keras:xla" and "1.50x" in lines[6].split()
+    assert lines[5].split() == fit_row.split()
+    assert lines[7].split()[0] == "keras:xla" and "1.50x" in lines[7].split()
+    # 400 images/s x resnet20's 40,551,040 multiply-adds x 2 FLOPs x 3 passes.
+    assert ["fit", "97.3", "GFLOP/s"] in [line.split()[:3] for line in lines]
     assert [r["ratio"] for r in found] == [1.0]
     assert lines[-1].startswith("cnnzoo fit whole path vs bare Keras step   fit/keras = 1.00")
     assert "PASS  [median per-run ratio 1.00; per CPU-second 1.00]" in lines[-1]
@@ -266,8 +269,8 @@ def test_json_names_the_machine_and_versions(tmp_path):
 
 def test_compute_rates_count_three_passes_for_training():
     peak = {"gflops": 100.0}
-    rows = {"fit": {**_row([1.0, 2.0, 3.0]), "kind": "train"}}
-    rows["call"] = {**_row([1.0, 2.0, 3.0]), "kind": "infer"}
+    rows = {"fit": {**_row([1.0, 2.0, 3.0]), "name": "fit"}}
+    rows["call"] = {**_row([1.0, 2.0, 3.0]), "name": "call"}
     fit, call = report.compute_rates(rows, peak)
     assert fit["gflops"] == pytest.approx(3 * call["gflops"])
     assert fit["peak_fraction"] == pytest.approx(fit["gflops"] / 100.0)

@@ -87,7 +87,7 @@ def score_dataset(
     Returns:
         `cnnzoo.evaluation.metrics.TopKTally.result`'s dict, with ``loss``.
     """
-    scores_and_losses = _scoring_function(model)
+    scores_and_losses = scoring_step(model)
     tally = TopKTally()
     bar = progress_bar(None if progress is True else progress) if progress else None
     for x, y in dataset:
@@ -104,8 +104,12 @@ def score_dataset(
 _SCORING = weakref.WeakKeyDictionary()
 
 
-def _scoring_function(model: keras.Model):
-    """``f(images, labels) -> (float32 scores, float64 losses)``, one trace per model."""
+def scoring_step(model: keras.Model):
+    """``f(images, labels) -> (float32 scores, float64 losses)``, compiled once per model.
+
+    The step reads the model's variables when it runs, so a model whose weights
+    change between calls (the analysis's block gates) is scored as it is then.
+    """
     if model in _SCORING:
         return _SCORING[model]
     import tensorflow as tf

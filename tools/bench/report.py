@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.resources
 import json
 import os
 import platform
@@ -115,13 +116,16 @@ PASSES = {"train": 3, "infer": 1}
 
 def compute_rates(results: dict, peak: dict | None) -> list[dict]:
     """Each row's median as float32 GFLOP/s and, given the CPU's peak, its fraction."""
-    import cnnzoo
     from bench.tf_rows import ARCH
 
-    macs = cnnzoo.model_card(ARCH).multiply_adds
+    # The cards' figures (`cnnzoo.costs.card_multiply_adds`), read without importing
+    # TensorFlow into the report's process.
+    costs = importlib.resources.files("cnnzoo").joinpath("multiply_adds.json")
+    macs = json.loads(costs.read_text(encoding="utf-8"))[ARCH]
     out = []
     for label, row in results.items():
-        gflops = row["median"] * macs * 2 * PASSES[row["kind"]] / 1e9
+        kind = CONTENDERS[row["name"]].kind
+        gflops = row["median"] * macs * 2 * PASSES[kind] / 1e9
         fraction = gflops / peak["gflops"] if peak else None
         out.append({"label": label, "gflops": gflops, "peak_fraction": fraction})
     return out
