@@ -244,6 +244,7 @@ def cmd_fit(args) -> int:
         precision=args.precision,
         select=args.select,
         init_from=args.init_from,
+        accumulate=args.accumulate,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -485,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
         "which must be in MODEL with the same shapes (VGG's deeper nets from net A: "
         "block1_conv1 block2_conv1 'block3_conv[12]' fc1 fc2 predictions); default: the "
         "recipe's init_from_layers",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=count(1, MAX_BATCH),
+        default=1,
+        metavar="N",
+        help="compute each batch's update as N equal micro-batches, one at a time: the "
+        "same update in about 1/N of the activations' memory (BatchNorm normalizes each "
+        "micro-batch by its own statistics); N must divide the batch size",
     )
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)

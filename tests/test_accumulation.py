@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -96,3 +98,24 @@ def test_check_accumulation_names_the_problem(args, message):
         check_accumulation(*args)
     check_accumulation(4, 128, "default")
     check_accumulation(1, 127, "mirrored")
+
+
+@pytest.mark.slow
+def test_fit_accumulates_resumes_and_saves_the_plain_net(tmp_path):
+    from _recipes import fake_recipe
+
+    from cnnzoo.model_io import load_trained
+    from cnnzoo.training.trainer import RunSpec, fit
+
+    spec = RunSpec(
+        "resnet20", fake_recipe(), tmp_path / "r", max_eval_images=64, steps=3, accumulate=4
+    )
+    assert fit(spec, verbose=0)["iterations"] == 3  # updates, not micro-batches
+    checkpoint, _ = load_trained(tmp_path / "r" / "checkpoint.keras")
+    assert isinstance(checkpoint, GradientAccumulationModel) and checkpoint.micro_batches == 4
+    assert fit(spec, verbose=0)["iterations"] == 3  # resumed from the wrapped checkpoint
+    model, meta = load_trained(tmp_path / "r" / "model.keras")
+    assert not isinstance(model, GradientAccumulationModel)
+    assert model.count_params() == checkpoint.count_params()
+    with pytest.raises(ValueError, match="batch size 64 does not split into 3"):
+        fit(dataclasses.replace(spec, model_dir=tmp_path / "s", accumulate=3), verbose=0)
