@@ -129,3 +129,18 @@ def test_a_short_run_writes_rows_and_fits(tmp_path):
     assert report["rows"][1]["peak_rss"] > report["rows"][1]["baseline_rss"] > 0
     assert set(report["fits"]) == {"train_ms", "infer_ms"}
     assert "| 32 | 464,154 | 0.069 |" in done.stdout
+
+
+def test_accumulate_names_a_depth_and_its_micro_batches():
+    assert bench_depth.parse_accumulate("1202:4, 110:2") == {1202: 4, 110: 2}
+    assert bench_depth.parse_accumulate("") == {}
+    with pytest.raises(argparse.ArgumentTypeError, match="expected DEPTH:N with N >= 1"):
+        bench_depth.parse_accumulate("1202:0")
+    with pytest.raises(SystemExit):  # 3 does not divide the batch of 128
+        bench_depth.main(["--depths", "1202", "--accumulate", "1202:3"])
+
+
+def test_a_row_in_micro_batches_says_so():
+    rows = [_row(20, 0.5, 100.0, 60.0), {**_row(1202, 1.0, 200.0, 110.0), "micro_batches": 4}]
+    table = bench_depth.format_table(rows, bench_depth.fits(rows), batch=128, infer=256)
+    assert table.splitlines()[3].startswith("| 1202 (4 x 32) | 1,202,000 | 1.000 | 200.0 |")

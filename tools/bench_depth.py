@@ -87,6 +87,21 @@ def parse_depths(text: str, known) -> list[int]:
     return depths
 
 
+def parse_accumulate(text: str) -> dict[int, int]:
+    """``"1202:4"`` -> ``{1202: 4}``: train that depth's batch as 4 micro-batches.
+
+    Raises:
+        argparse.ArgumentTypeError: an entry that is not DEPTH:N with N >= 1.
+    """
+    split = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        depth, _, n = part.partition(":")
+        if not (depth.isdigit() and n.isdigit() and int(n) >= 1):
+            raise argparse.ArgumentTypeError(f"expected DEPTH:N with N >= 1, got {part!r}")
+        split[int(depth)] = int(n)
+    return split
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -109,6 +124,14 @@ def build_parser(known_depths) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive, default=6, help="steps (batches) per window")
     p.add_argument("--deep-steps", type=_positive, default=1, help="steps per window above 1 GMAC")
     p.add_argument("--warmup", type=_positive, default=2, help="untimed steps after the first")
+    p.add_argument(
+        "--accumulate",
+        type=parse_accumulate,
+        default={},
+        metavar="DEPTH:N,...",
+        help="train these depths' batches as N micro-batches each (`cnnzoo fit "
+        "--accumulate`: the same update, about 1/N of the activations' memory)",
+    )
     p.add_argument(
         "--memory-limit-gib",
         type=float,
@@ -179,11 +202,15 @@ HEADER = (
 
 def _row_cells(row: dict, fit: dict, batch: int, infer: int) -> list[str]:
     gmacs = row["macs"] / 1e9
+    depth = str(row["depth"])
+    if row.get("micro_batches", 1) > 1:
+        n = row["micro_batches"]
+        depth += f" ({n} x {batch // n})"
     if "error" in row:
-        return [str(row["depth"]), f"{row['params']:,}", f"{gmacs:.3f}", row["error"]]
+        return [depth, f"{row['params']:,}", f"{gmacs:.3f}", row["error"]]
     dev = {c: fit[c]["deviation"][row["depth"]] if c in fit else math.nan for c in TIMED}
     return [
-        str(row["depth"]),
+        depth,
         f"{row['params']:,}",
         f"{gmacs:.3f}",
         f"{row['train_ms']:.1f}",
@@ -322,18 +349,21 @@ def run_worker(config: dict) -> dict:
 
     import cnnzoo
     from cnnzoo.costs import count_params
+    from cnnzoo.training.accumulation import with_accumulation
 
     name = f"resnet{config['depth']}"
     macs = cnnzoo.model_card(name).multiply_adds
     steps = config["deep_steps"] if macs > DEEP_MACS else config["steps"]
     keras.utils.set_random_seed(0)
     model = cnnzoo.build(name)
+    model = with_accumulation(model, config.get("micro_batches", 1))
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(),
     )
     row = {"depth": config["depth"], "params": count_params(model)["trainable"], "macs": macs}
     row["steps_per_window"] = steps
+    row["micro_batches"] = config.get("micro_batches", 1)
     row.update(_train(model, config, steps))
     row.update(_infer(model, config, steps))
     return row
@@ -357,11 +387,12 @@ def machine() -> dict:
     return {**cpu, "cores": os.cpu_count(), "load_average": os.getloadavg()}
 
 
-def _failed_row(depth: int, card, why: str) -> dict:
+def _failed_row(depth: int, card, micro_batches: int, why: str) -> dict:
     return {
         "depth": depth,
         "params": card.trainable_params,
         "macs": card.multiply_adds,
+        "micro_batches": micro_batches,
         "error": why,
     }
 
@@ -377,6 +408,7 @@ def run_depth(depth: int, card, options: argparse.Namespace) -> dict:
         "deep_steps": options.deep_steps,
         "warmup": options.warmup,
         "memory_limit_gib": options.memory_limit_gib,
+        "micro_batches": options.accumulate.get(depth, 1),
     }
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "row.json"
@@ -391,7 +423,8 @@ def run_depth(depth: int, card, options: argparse.Namespace) -> dict:
         )
         if done.returncode or not out.is_file():
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-            return _failed_row(depth, card, f"worker exit {done.returncode}: {tail[0][:200]}")
+            why = f"worker exit {done.returncode}: {tail[0][:200]}"
+            return _failed_row(depth, card, config["micro_batches"], why)
         row = json.loads(out.read_text())
     row["worker_s"] = time.perf_counter() - start
     return row
@@ -400,7 +433,11 @@ def run_depth(depth: int, card, options: argparse.Namespace) -> dict:
 def main(argv=None) -> int:
     """Run the series, print the table and the fits; ``--json`` writes them too."""
     cards = cifar_resnet_cards()
-    options = build_parser(cards).parse_args(argv)
+    parser = build_parser(cards)
+    options = parser.parse_args(argv)
+    for depth, n in options.accumulate.items():
+        if options.batch % n:
+            parser.error(f"--accumulate {depth}:{n}: {n} does not divide --batch {options.batch}")
     if options.worker:
         row = run_worker(options.worker)
         Path(options.worker["out"]).write_text(json.dumps(row))
