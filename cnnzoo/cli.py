@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 
 from cnnzoo.analysis.cli import add_parser as add_analyze_parser
-from cnnzoo.cli_args import DENSE_POOLING, MAX_BATCH, MAX_TRIALS, count, low_high, real
+from cnnzoo.cli_args import (
+    DENSE_POOLING,
+    MAX_BATCH,
+    MAX_TRIALS,
+    add_accumulate_flag,
+    count,
+    low_high,
+    real,
+)
 from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
 
 
@@ -487,15 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         "block1_conv1 block2_conv1 'block3_conv[12]' fc1 fc2 predictions); default: the "
         "recipe's init_from_layers",
     )
-    p.add_argument(
-        "--accumulate",
-        type=count(1, MAX_BATCH),
-        default=1,
-        metavar="N",
-        help="compute each batch's update as N equal micro-batches, one at a time: the "
-        "same update in about 1/N of the activations' memory (BatchNorm normalizes each "
-        "micro-batch by its own statistics); N must divide the batch size",
-    )
+    add_accumulate_flag(p)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)
 

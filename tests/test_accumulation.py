@@ -119,3 +119,13 @@ def test_fit_accumulates_resumes_and_saves_the_plain_net(tmp_path):
     assert model.count_params() == checkpoint.count_params()
     with pytest.raises(ValueError, match="batch size 64 does not split into 3"):
         fit(dataclasses.replace(spec, model_dir=tmp_path / "s", accumulate=3), verbose=0)
+
+
+def test_the_fit_command_takes_accumulate():
+    from cnnzoo.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["fit", "--arch", "resnet20", "--accumulate", "4"]).accumulate == 4
+    assert parser.parse_args(["fit", "--arch", "resnet20"]).accumulate == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["fit", "--arch", "resnet20", "--accumulate", "0"])
