@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 
 from cnnzoo.analysis.cli import add_parser as add_analyze_parser
-from cnnzoo.cli_args import DENSE_POOLING, MAX_BATCH, MAX_TRIALS, count, low_high, real
+from cnnzoo.cli_args import (
+    DENSE_POOLING,
+    MAX_BATCH,
+    MAX_TRIALS,
+    add_accumulate_flag,
+    count,
+    low_high,
+    real,
+)
 from cnnzoo.training.recipe import INIT_SCHEMES, PREPROCESSING
 
 
@@ -244,6 +252,7 @@ def cmd_fit(args) -> int:
         precision=args.precision,
         select=args.select,
         init_from=args.init_from,
+        accumulate=args.accumulate,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -486,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         "block1_conv1 block2_conv1 'block3_conv[12]' fc1 fc2 predictions); default: the "
         "recipe's init_from_layers",
     )
+    add_accumulate_flag(p)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)
 

@@ -69,3 +69,16 @@ def low_high(text: str) -> tuple[float, float]:
 # not a plan on this zoo's machines (the largest recipe batch is 256).
 MAX_TRIALS = 1_000
 MAX_BATCH = 65_536
+
+
+def add_accumulate_flag(p: argparse.ArgumentParser) -> None:
+    """``cnnzoo fit --accumulate N`` (`cnnzoo.training.accumulation`), default 1."""
+    p.add_argument(
+        "--accumulate",
+        type=count(1, MAX_BATCH),
+        default=1,
+        metavar="N",
+        help="compute each batch's update as N equal micro-batches, one at a time: the "
+        "same update in about 1/N of the activations' memory (BatchNorm normalizes each "
+        "micro-batch by its own statistics); N must divide the batch size",
+    )

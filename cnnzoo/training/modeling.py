@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from cnnzoo.training.accumulation import with_accumulation
 from cnnzoo.training.auxiliary import AuxiliaryLossModel, supports_aux_heads
 from cnnzoo.training.optimizer import make_optimizer
 from cnnzoo.training.precision import float32_outputs, loss_scaled
@@ -63,6 +64,7 @@ def make_model(
     steps_per_epoch: int = 1,
     seed: int = 0,
     compile_options: dict[str, Any] | None = None,
+    accumulate: int = 1,
     **arch_options,
 ) -> keras.Model:
     """Build `arch` for `data`, initialize it, prepend the preprocessing and compile it.
@@ -79,6 +81,8 @@ def make_model(
         seed: seed of the recipe's initialization scheme.
         compile_options: further `keras.Model.compile` arguments (``jit_compile``,
             ``steps_per_execution``).
+        accumulate: compute each batch's update as this many micro-batches
+            (`accumulation.GradientAccumulationModel`; 1: the model as it is).
         **arch_options: builder overrides.
 
     Returns:
@@ -100,6 +104,7 @@ def make_model(
     model = with_preprocessing(net, layers)
     if len(model.outputs) > 1:
         model = AuxiliaryLossModel(model, recipe.regularization.aux_loss_weight)
+    model = with_accumulation(model, accumulate)
     loss, metrics = loss_and_metrics(recipe)
     optimizer = loss_scaled(make_optimizer(recipe, steps_per_epoch))
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **(compile_options or {}))

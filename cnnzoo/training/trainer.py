@@ -34,6 +34,7 @@ from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import load_dataset
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training import distributed
+from cnnzoo.training.accumulation import check_accumulation, without_accumulation
 from cnnzoo.training.auxiliary import inference_model
 from cnnzoo.training.init_from import initialize_from, source_model_path
 from cnnzoo.training.inputs import (
@@ -90,6 +91,9 @@ class RunSpec:
         init_from: a trained model (.keras file or run directory) whose layers a
             new run starts from (`init_from`; the recipe's ``init_from_layers``
             says which); a resumed run keeps its checkpoint's weights.
+        accumulate: compute each batch's update as this many equal micro-batches,
+            one at a time (`accumulation`): the same update in less memory, except
+            that BatchNormalization sees micro-batch statistics.
     """
 
     arch: str
@@ -110,6 +114,7 @@ class RunSpec:
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 1
     init_from: str | None = None
+    accumulate: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -127,6 +132,8 @@ class RunSpec:
             identity["select"] = self.select
         if self.init_from:  # likewise
             identity["init_from"] = str(self.init_from)
+        if self.accumulate != 1:  # likewise
+            identity["accumulate"] = self.accumulate
         return identity
 
 
@@ -208,6 +215,7 @@ def _check_run(spec: RunSpec, data: TrainingInputs, replicas: int) -> None:
             "(--val-split N) or use --select last."
         )
     batch, clip = spec.recipe.data.batch_size, spec.recipe.optimizer.clip_norm
+    check_accumulation(spec.accumulate, batch, spec.strategy)
     if batch % replicas:
         raise ValueError(
             f"batch size {batch} does not split evenly over the "
@@ -255,6 +263,7 @@ def _build_or_restore(spec, data, steps_per_epoch, strategy, run, resuming) -> k
                 steps_per_epoch,
                 spec.seed,
                 compile_options=compile_options,
+                accumulate=spec.accumulate,
                 **spec.arch_options,
             )
     if spec.sync_bn:
@@ -369,9 +378,9 @@ def _test_once(spec, run, model, loop, test_ds):
     selection = {"by": "last", "iteration": iterations}
     if spec.select == "best":
         model, selection = run.best_model(model)
-    # Auxiliary heads are for training only: the test scores and the saved model
-    # are the main classifier's.
-    final = inference_model(model)
+    # Auxiliary heads and micro-batches are for training only: the test scores and
+    # the saved model are the main classifier's.
+    final = inference_model(without_accumulation(model))
     if final is not model:
         loss, metrics = loss_and_metrics(spec.recipe)
         # The trained optimizer, as the saved model of a run without heads has it.
