@@ -98,7 +98,9 @@ SERIALIZABLE_MODULES = (
     "cnnzoo.training.schedules",
     "cnnzoo.training.optimizer",
     "cnnzoo.training.auxiliary",
+    "cnnzoo.training.accumulation",
     "cnnzoo.training.precision",
+    "cnnzoo.batch_norm_folding",
 )
 
 

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import keras
 
+from cnnzoo.training.net_wrapper import NetWrapper
+
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
-class GradientAccumulationModel(keras.Model):
+class GradientAccumulationModel(NetWrapper):
     """Wraps a single-output net: each training batch is taken as `micro_batches` slices.
 
     Args:
         net: the model to train (its inputs, outputs and weights are the wrapper's).
         micro_batches: slices per batch (>= 1); every training batch must split evenly.
     """
+
+    CONFIG_KEYS = ("micro_batches",)
 
     def __init__(self, net: keras.Model, micro_batches: int, **kwargs):
         super().__init__(**kwargs)
@@ -89,19 +93,6 @@ class GradientAccumulationModel(keras.Model):
         grads = [s / n for s in sums]
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         return self.get_metrics_result()
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "net": keras.saving.serialize_keras_object(self.net),
-            "micro_batches": self.micro_batches,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        net = keras.saving.deserialize_keras_object(config.pop("net"), custom_objects)
-        return cls(net, **config)
 
 
 def with_accumulation(model: keras.Model, micro_batches: int) -> keras.Model:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 
 from cnnzoo import registry
+from cnnzoo.training.net_wrapper import NetWrapper
 
 
 def supports_aux_heads(arch: str) -> bool:
@@ -21,7 +22,7 @@ def supports_aux_heads(arch: str) -> bool:
 
 
 @keras.saving.register_keras_serializable(package="cnnzoo")
-class AuxiliaryLossModel(keras.Model):
+class AuxiliaryLossModel(NetWrapper):
     """Wraps a multi-output net: loss = main + `aux_loss_weight` × each auxiliary loss.
 
     Args:
@@ -29,6 +30,8 @@ class AuxiliaryLossModel(keras.Model):
             are auxiliary classifiers of the same labels.
         aux_loss_weight: weight of each auxiliary loss.
     """
+
+    CONFIG_KEYS = ("aux_loss_weight",)
 
     def __init__(self, net: keras.Model, aux_loss_weight: float = 0.3, **kwargs):
         super().__init__(**kwargs)
@@ -55,19 +58,6 @@ class AuxiliaryLossModel(keras.Model):
     def main_output_model(self) -> keras.Model:
         """The net without its auxiliary heads (shares the weights)."""
         return keras.Model(self.net.inputs, self.net.outputs[0], name=self.net.name)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "net": keras.saving.serialize_keras_object(self.net),
-            "aux_loss_weight": self.aux_loss_weight,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        net = keras.saving.deserialize_keras_object(config.pop("net"), custom_objects)
-        return cls(net, **config)
 
 
 def inference_model(model: keras.Model) -> keras.Model:
