@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.backend import require_tensorflow
 from cnnzoo.compute_dtype import in_policy, policy_for
 from cnnzoo.model_io import load_trained
 
@@ -70,6 +71,7 @@ def export_saved_model(
         ValueError: the model's input is not a single fully-known (H, W, C) image,
             or the class names do not match the model's number of classes.
     """
+    require_tensorflow("the SavedModel export")
     out_dir = Path(out_dir)
     # Before loading anything: a refused destination should fail fast.
     _check_destination(out_dir, overwrite)
