@@ -32,26 +32,19 @@ def custom_layers_net(input_shape=(16, 16, 3), classes=10):
     import keras
     from keras import layers
 
-    from cnnzoo.layers import (
-        FusedBatchNormalization,
-        LocalResponseNormalization,
-        ResidualScaling,
-        StochasticPooling2D,
-        ZeroPadShortcut,
-        scaled_tanh,
-    )
+    import cnnzoo.layers as custom
 
     inputs = keras.Input(input_shape, name="images")
     x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
-    x = StochasticPooling2D(3, 2, padding="same", seed=0, name="pool1")(x)
-    x = LocalResponseNormalization(5, alpha=1e-2, alpha_convention="caffe", name="lrn1")(x)
+    x = custom.StochasticPooling2D(3, 2, padding="same", seed=0, name="pool1")(x)
+    x = custom.LocalResponseNormalization(5, alpha=1e-2, alpha_convention="caffe", name="lrn1")(x)
     branch = layers.Conv2D(16, 3, strides=2, padding="same", name="conv2")(x)
-    shortcut = ZeroPadShortcut(16, 2, subsample="max_pool", name="shortcut")(x)
-    x = ResidualScaling(0.2, name="add")([shortcut, branch])
-    x = FusedBatchNormalization(name="bn")(x)
-    x = layers.Activation(scaled_tanh, name="tanh")(x)
+    shortcut = custom.ZeroPadShortcut(16, 2, subsample="max_pool", name="shortcut")(x)
+    x = custom.ResidualScaling(0.2, name="add")([shortcut, branch])
+    x = custom.FusedBatchNormalization(name="bn")(x)
+    x = layers.Activation(custom.scaled_tanh, name="tanh")(x)
     x = layers.Conv2D(16, 1, activation="relu", name="conv3")(x)
-    x = StochasticPooling2D(2, 2, seed=1, name="pool2")(x)
+    x = custom.StochasticPooling2D(2, 2, seed=1, name="pool2")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="custom_layers_net")
