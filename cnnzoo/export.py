@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cnnzoo.backend import require_tensorflow
 from cnnzoo.batch_norm_folding import fold_batch_norm
 from cnnzoo.compute_dtype import in_policy, policy_for
 from cnnzoo.model_io import load_trained
@@ -71,6 +72,7 @@ def export_saved_model(
         ValueError: the model's input is not a single fully-known (H, W, C) image,
             or the class names do not match the model's number of classes.
     """
+    require_tensorflow("the SavedModel export")
     out_dir = Path(out_dir)
     # Before loading anything: a refused destination should fail fast.
     _check_destination(out_dir, overwrite)
@@ -84,8 +86,7 @@ def export_saved_model(
         export_metadata["class_names"] = class_names
 
     def write(tmp_dir: Path) -> None:
-        # Each BatchNorm folded into its convolution, for speed (`batch_norm_folding`).
-        _write_archive(fold_batch_norm(model), tmp_dir, image_shape, class_names)
+        _write_archive(model, tmp_dir, image_shape, class_names)
         (tmp_dir / EXPORT_METADATA_FILE).write_text(
             json.dumps(export_metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -238,6 +239,9 @@ def _write_archive(model, path: Path, image_shape, class_names: list[str] | None
     import keras
     import tensorflow as tf
 
+    # Each BatchNorm folded into its convolution, which grappler then fuses with the
+    # bias, the residual addition and the ReLU (`batch_norm_folding`).
+    model = fold_batch_norm(model)
     names = tf.constant(class_names) if class_names is not None else None
     contract = f"images must be uint8 of shape (N, {', '.join(map(str, image_shape))})"
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from cnnzoo import export_data
+from cnnzoo.backend import require_tensorflow
 from cnnzoo.compute_dtype import in_policy
 from cnnzoo.export import (
     EXPORT_METADATA_FILE,
@@ -358,6 +359,7 @@ def export_model(
     if fmt == "savedmodel":
         path = export_saved_model(model, out_dir, class_names, overwrite, metadata, precision)
         return ExportResult(path, path / "saved_model.pb")
+    require_tensorflow(f"the {fmt} export")  # each converter traces a TensorFlow graph
     out_dir = Path(out_dir)
     _check_destination(out_dir, overwrite)
     _require_packages(fmt, checks)

@@ -57,7 +57,10 @@ def run(args) -> int:
     """Run the chosen study and print its report."""
     # Imported here: building the parser must not start Keras (`cnnzoo list` does not).
     from cnnzoo.analysis.studies import STUDIES
+    from cnnzoo.backend import require_tensorflow
 
+    # The studies score and differentiate through tf.function (`analysis.paths`).
+    require_tensorflow(f"cnnzoo analyze {args.study}")
     for line in STUDIES[args.study](args):
         print(line)
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 
+from cnnzoo.backend import require_tensorflow
 from cnnzoo.batch_norm_folding import fold_batch_norm
 from cnnzoo.evaluation.metrics import TopKTally
 from cnnzoo.model_io import load_trained
@@ -112,6 +113,7 @@ def scoring_step(model: keras.Model):
     """
     if model in _SCORING:
         return _SCORING[model]
+    require_tensorflow("cnnzoo's evaluation (a tf.function of the model)")
     import tensorflow as tf
 
     # A weak reference: the cache must not keep the model (its key) alive.
@@ -221,6 +223,8 @@ def fit_to_model(images, model: keras.Model, views):
 
 def _load_members(model_paths, precision: str | None = None):
     """The models of `model_paths` (one path or several) and the first's metadata."""
+    # The protocols' views and dense evaluation run as tf.functions.
+    require_tensorflow("cnnzoo evaluate")
     if isinstance(model_paths, (str, Path)):
         model_paths = [model_paths]
     if not model_paths:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 import keras
 import tensorflow as tf
 
+from cnnzoo.backend import require_tensorflow
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
@@ -54,6 +56,7 @@ def make_strategy(name: str, cpu_replicas: int | None = None) -> tf.distribute.S
         raise ValueError(f"cpu_replicas applies to the 'mirrored' strategy only, not {name!r}")
     if name == "default":
         return tf.distribute.get_strategy()
+    require_tensorflow(f"the {name!r} tf.distribute strategy")
     if name == "multiworker":
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -211,6 +214,7 @@ class CustomLoop:
         strategy: tf.distribute.Strategy,
         global_batch_size: int,
     ):
+        require_tensorflow("CustomLoop (training under a tf.distribute strategy)")
         if getattr(model, "optimizer", None) is None:
             raise ValueError("the model must be compiled with an optimizer before CustomLoop")
         if global_batch_size < 1:
