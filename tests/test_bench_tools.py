@@ -274,3 +274,19 @@ def test_compute_rates_count_three_passes_for_training():
     fit, call = report.compute_rates(rows, peak)
     assert fit["gflops"] == pytest.approx(3 * call["gflops"])
     assert fit["peak_fraction"] == pytest.approx(fit["gflops"] / 100.0)
+
+
+def test_bench_export_takes_a_run_model_file(tmp_path):
+    """`--models` takes a `cnnzoo fit` file, named by its run directory; refuses a missing file."""
+    import bench_export
+
+    run = tmp_path / "resnet20-fast_cifar-s0"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")
+    assert bench_export._source(str(run / "model.keras")) == (
+        str(run / "model.keras"),
+        None,
+        "resnet20-fast_cifar-s0",
+    )
+    with pytest.raises(SystemExit, match="missing.keras is not a file"):
+        bench_export._source(str(tmp_path / "missing.keras"))

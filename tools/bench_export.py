@@ -16,7 +16,9 @@ is loaded by its runtime (`cnnzoo.export_runtimes`; the SavedModel by TensorFlow
   one image; batch-64 throughput: the median over ``--runs`` of images/s of 3
   batches of 64. One warm-up call of each shape comes first.
 
-A model is ``ARCH:DATASET`` (the package's trained weights, `cnnzoo.weights`) or
+A model is ``ARCH:DATASET`` (the package's trained weights, `cnnzoo.weights`), a
+``.keras`` file written by ``cnnzoo fit`` (e.g. a zoo run's
+``tools/zoo/runs/resnet20-fast_cifar-s0/model.keras``, named by its directory), or
 ``ARCH`` alone (initialized weights, e.g. resnet50: latency, throughput, size and
 agreement do not depend on the weights' values; its top-1 is not measured and its
 images are random). Every runtime gets ``--threads`` CPU threads.
@@ -52,7 +54,9 @@ RANDOM_IMAGES = 256
 
 def _parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=DEFAULT_MODELS, help="ARCH:DATASET or ARCH, commas")
+    parser.add_argument(
+        "--models", default=DEFAULT_MODELS, help="ARCH:DATASET, a .keras file, or ARCH; commas"
+    )
     parser.add_argument("--rows", default=",".join(ROWS), help=f"of {', '.join(ROWS)}")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of every runtime")
@@ -67,10 +71,16 @@ def _parse_args(argv=None) -> argparse.Namespace:
 
 
 def _source(spec: str):
-    """(model or `.keras` path, metadata or None, name) of ``ARCH[:DATASET]``."""
+    """(model or `.keras` path, metadata or None, name) of ``ARCH[:DATASET]`` or a path."""
     import cnnzoo
     from cnnzoo.weights import verified_path
 
+    if spec.endswith(".keras"):
+        path = Path(spec)
+        if not path.is_file():
+            raise SystemExit(f"--models: {spec} is not a file (a .keras file of `cnnzoo fit`)")
+        # A run's model.keras is named by its run directory, a bare file by its stem.
+        return str(path), None, path.parent.name if path.stem == "model" else path.stem
     arch, _, dataset = spec.partition(":")
     if dataset:
         return str(verified_path(arch, dataset)), None, spec
