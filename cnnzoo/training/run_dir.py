@@ -204,6 +204,14 @@ class RunDirectory:
             "machine": cpu_info(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
+            # TensorFlow's thread pools (0: its default, one thread per core); a
+            # queue that trains several runs at once gives each run fewer.
+            "threads": {
+                "intra_op": tf.config.threading.get_intra_op_parallelism_threads()
+                or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0)),
+                "inter_op": tf.config.threading.get_inter_op_parallelism_threads()
+                or int(os.environ.get("TF_NUM_INTEROP_THREADS", 0)),
+            },
             **facts,
         }
         with open(self.path / "sessions.jsonl", "a", encoding="utf-8") as f:

@@ -1,0 +1,94 @@
+"""`tools/train_zoo.py run`: the zoo's queue, one run or several at a time."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+_TOOLS = Path(__file__).resolve().parents[1] / "tools"
+if str(_TOOLS) not in sys.path:
+    sys.path.insert(0, str(_TOOLS))
+
+import train_zoo  # noqa: E402
+
+# A stand-in for `cnnzoo fit`: it records its thread setting, waits (up to 60 s)
+# until every run named in argv[2] has started, then exits with argv[3] or, after
+# argv[4] more seconds, finishes (results.json).
+_CHILD = """
+import json, os, pathlib, sys, time
+run = pathlib.Path(sys.argv[1])
+(run / "started").write_text(os.environ.get("TF_NUM_INTRAOP_THREADS", "unset"))
+others = [run.parent / name / "started" for name in sys.argv[2].split(",") if name]
+deadline = time.time() + 60
+while not all(p.exists() for p in others) and time.time() < deadline:
+    time.sleep(0.05)
+if int(sys.argv[3]) or not all(p.exists() for p in others):
+    sys.exit(int(sys.argv[3]) or 9)
+time.sleep(float(sys.argv[4]))
+(run / "results.json").write_text(json.dumps({"test_accuracy": 0.5}))
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _FakeRow(train_zoo.ZooRow):
+    wait_for: str = ""
+    exit_code: int = 0
+    linger: float = 0.0
+
+    def command(self, seed, model_dir, data_dir):
+        codes = [self.wait_for, str(self.exit_code), str(self.linger)]
+        return [sys.executable, "-c", _CHILD, str(model_dir), *codes]
+
+
+def _run(monkeypatch, tmp_path, rows, jobs):
+    monkeypatch.setattr(train_zoo, "ZOO", tuple(rows))
+    monkeypatch.setattr(train_zoo, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(train_zoo.os, "cpu_count", lambda: 2)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    args = argparse.Namespace(runs_dir=tmp_path, data_dir=None, only=None, jobs=jobs)
+    return train_zoo.cmd_run(args)
+
+
+def test_two_jobs_train_at_once_with_a_thread_each(monkeypatch, tmp_path):
+    # Each run waits for the other: one at a time, the first would never finish.
+    rows = [
+        _FakeRow("a", "r", wait_for="b-r-s0"),
+        _FakeRow("b", "r", wait_for="a-r-s0"),
+        _FakeRow("c", "r"),
+    ]
+    assert _run(monkeypatch, tmp_path, rows, jobs=2) == 0
+    for name in ("a-r-s0", "b-r-s0", "c-r-s0"):
+        assert (tmp_path / name / "results.json").is_file()
+        assert (tmp_path / name / "started").read_text() == "1"
+
+
+def test_one_job_keeps_tensorflows_threads_and_finished_runs_are_skipped(monkeypatch, tmp_path):
+    (tmp_path / "a-r-s0").mkdir()
+    (tmp_path / "a-r-s0" / "results.json").write_text("{}")
+    rows = [_FakeRow("a", "r", exit_code=5), _FakeRow("b", "r")]
+    assert _run(monkeypatch, tmp_path, rows, jobs=1) == 0
+    assert not (tmp_path / "a-r-s0" / "started").exists()
+    assert (tmp_path / "b-r-s0" / "started").read_text() == "unset"
+
+
+def test_a_failed_run_stops_the_queue_after_the_running_ones(monkeypatch, tmp_path, capsys):
+    rows = [
+        _FakeRow("a", "r", wait_for="b-r-s0", exit_code=3),
+        # Still running when a fails: it finishes, and c never starts.
+        _FakeRow("b", "r", wait_for="a-r-s0", linger=1.0),
+        _FakeRow("c", "r"),
+    ]
+    assert _run(monkeypatch, tmp_path, rows, jobs=2) == 3
+    assert "a-r-s0 failed with exit code 3" in capsys.readouterr().out
+    assert (tmp_path / "b-r-s0" / "results.json").is_file()
+    assert not (tmp_path / "c-r-s0").exists()
+
+
+def test_jobs_below_one_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        train_zoo.main(["run", "--jobs", "0"])
+    assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
