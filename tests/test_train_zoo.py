@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -92,3 +93,15 @@ def test_jobs_below_one_is_refused(capsys):
     with pytest.raises(SystemExit):
         train_zoo.main(["run", "--jobs", "0"])
     assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_status_tells_a_started_run_from_one_not_started(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(train_zoo, "ZOO", (_FakeRow("a", "r"), _FakeRow("b", "r")))
+    (tmp_path / "a-r-s0").mkdir()
+    run = {"recipe": {"schedule": {"total_steps": 10}}}
+    (tmp_path / "a-r-s0" / "run.json").write_text(json.dumps(run))
+    args = argparse.Namespace(runs_dir=tmp_path, only=None)
+    assert train_zoo.cmd_status(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["a-r-s0", "started,", "first", "epoch", "running"]
+    assert out[1].split() == ["b-r-s0", "not", "started"]

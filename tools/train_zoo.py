@@ -154,6 +154,8 @@ def cmd_status(args) -> int:
                 f"{state['iterations']}/{state.get('total', '?')} iterations, "
                 f"{state['wall_seconds'] / 3600:.2f} h, val {state['val_accuracy']:.4f}"
             )
+        elif (run_dir / "run.json").is_file():
+            line = "started, first epoch running"
         else:
             line = "not started"
         print(f"{row.run_name(seed):45s} {line}")
