@@ -13,7 +13,7 @@ from cnnzoo.cli_args import (
     DENSE_POOLING,
     MAX_BATCH,
     MAX_TRIALS,
-    add_accumulate_flag,
+    add_step_flags,
     count,
     low_high,
     real,
@@ -253,6 +253,7 @@ def cmd_fit(args) -> int:
         select=args.select,
         init_from=args.init_from,
         accumulate=args.accumulate,
+        short_paths=args.short_paths,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -495,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         "block1_conv1 block2_conv1 'block3_conv[12]' fc1 fc2 predictions); default: the "
         "recipe's init_from_layers",
     )
-    add_accumulate_flag(p)
+    add_step_flags(p)
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.set_defaults(func=cmd_fit)
 

@@ -71,14 +71,33 @@ MAX_TRIALS = 1_000
 MAX_BATCH = 65_536
 
 
-def add_accumulate_flag(p: argparse.ArgumentParser) -> None:
-    """``cnnzoo fit --accumulate N`` (`cnnzoo.training.accumulation`), default 1."""
-    p.add_argument(
+# `cnnzoo fit`'s flags that change how each training step is computed:
+# (flag, lowest value, default, metavar, help).
+_STEP_FLAGS = (
+    (
         "--accumulate",
-        type=count(1, MAX_BATCH),
-        default=1,
-        metavar="N",
-        help="compute each batch's update as N equal micro-batches, one at a time: the "
-        "same update in about 1/N of the activations' memory (BatchNorm normalizes each "
+        1,
+        1,
+        "N",
+        "compute each batch's update as N equal micro-batches, one at a time: the same "
+        "update in about 1/N of the activations' memory (BatchNorm normalizes each "
         "micro-batch by its own statistics); N must divide the batch size",
-    )
+    ),
+    (
+        "--short-paths",
+        0,
+        0,
+        "K",
+        "ResNets: each training batch keeps K random residual branches on, the other "
+        "units passing their shortcut only, so no path is longer than K (Veit et al. 2016); "
+        "evaluation and the saved model use every unit. 0 (default): off",
+    ),
+)
+
+
+def add_step_flags(p: argparse.ArgumentParser) -> None:
+    """``cnnzoo fit``'s ``--accumulate N`` (`cnnzoo.training.accumulation`) and
+    ``--short-paths K`` (`cnnzoo.training.short_paths`)."""
+    for flag, low, default, metavar, text in _STEP_FLAGS:
+        kind = count(low, MAX_BATCH)
+        p.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)

@@ -99,6 +99,7 @@ SERIALIZABLE_MODULES = (
     "cnnzoo.training.optimizer",
     "cnnzoo.training.auxiliary",
     "cnnzoo.training.accumulation",
+    "cnnzoo.training.short_paths",
     "cnnzoo.training.precision",
     "cnnzoo.batch_norm_folding",
 )

@@ -38,6 +38,7 @@ class GradientAccumulationModel(NetWrapper):
     """
 
     CONFIG_KEYS = ("micro_batches",)
+    TRAINING_ONLY = True
 
     def __init__(self, net: keras.Model, micro_batches: int, **kwargs):
         super().__init__(**kwargs)

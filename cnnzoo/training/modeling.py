@@ -23,6 +23,7 @@ from cnnzoo.training.optimizer import make_optimizer
 from cnnzoo.training.precision import float32_outputs, loss_scaled
 from cnnzoo.training.preprocessing import preprocessing_layers, with_preprocessing
 from cnnzoo.training.recipe import Recipe
+from cnnzoo.training.short_paths import with_short_paths
 
 
 def loss_and_metrics(recipe: Recipe):
@@ -65,6 +66,7 @@ def make_model(
     seed: int = 0,
     compile_options: dict[str, Any] | None = None,
     accumulate: int = 1,
+    short_paths: int = 0,
     **arch_options,
 ) -> keras.Model:
     """Build `arch` for `data`, initialize it, prepend the preprocessing and compile it.
@@ -83,6 +85,8 @@ def make_model(
             ``steps_per_execution``).
         accumulate: compute each batch's update as this many micro-batches
             (`accumulation.GradientAccumulationModel`; 1: the model as it is).
+        short_paths: residual branches on per training batch
+            (`short_paths.ShortPathModel`; 0: every unit, the model as it is).
         **arch_options: builder overrides.
 
     Returns:
@@ -104,6 +108,7 @@ def make_model(
     model = with_preprocessing(net, layers)
     if len(model.outputs) > 1:
         model = AuxiliaryLossModel(model, recipe.regularization.aux_loss_weight)
+    model = with_short_paths(model, short_paths, seed=seed)
     model = with_accumulation(model, accumulate)
     loss, metrics = loss_and_metrics(recipe)
     optimizer = loss_scaled(make_optimizer(recipe, steps_per_epoch))

@@ -14,6 +14,9 @@ class NetWrapper(keras.Model):
     """
 
     CONFIG_KEYS: tuple[str, ...] = ()
+    # True where the wrapper only changes how the net trains: evaluation, export and
+    # the saved model are then the net alone (`training_net`).
+    TRAINING_ONLY: bool = False
 
     def get_config(self):
         return {
@@ -27,3 +30,10 @@ class NetWrapper(keras.Model):
         config = dict(config)
         net = keras.saving.deserialize_keras_object(config.pop("net"), custom_objects)
         return cls(net, **config)
+
+
+def training_net(model: keras.Model) -> keras.Model:
+    """The net inside `model`'s training-only wrappers (what evaluation and export see)."""
+    while isinstance(model, NetWrapper) and model.TRAINING_ONLY:
+        model = model.net
+    return model

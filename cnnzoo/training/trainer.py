@@ -34,7 +34,7 @@ from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import load_dataset
 from cnnzoo.training import callbacks as cb
 from cnnzoo.training import distributed
-from cnnzoo.training.accumulation import check_accumulation, without_accumulation
+from cnnzoo.training.accumulation import check_accumulation
 from cnnzoo.training.auxiliary import inference_model
 from cnnzoo.training.init_from import initialize_from, source_model_path
 from cnnzoo.training.inputs import (
@@ -44,9 +44,11 @@ from cnnzoo.training.inputs import (
     prefetch_to_accelerator,
 )
 from cnnzoo.training.modeling import loss_and_metrics, make_model, targets_map
+from cnnzoo.training.net_wrapper import training_net
 from cnnzoo.training.precision import check_policy, precision_policy
 from cnnzoo.training.recipe import Recipe
 from cnnzoo.training.run_dir import BEST, RunDirectory
+from cnnzoo.training.short_paths import check_short_paths
 
 SELECTIONS = ("last", "best")
 
@@ -94,6 +96,8 @@ class RunSpec:
         accumulate: compute each batch's update as this many equal micro-batches,
             one at a time (`accumulation`): the same update in less memory, except
             that BatchNormalization sees micro-batch statistics.
+        short_paths: train on this many random residual branches per batch, the
+            other units passing their shortcut only (`short_paths`; 0: all).
     """
 
     arch: str
@@ -115,6 +119,7 @@ class RunSpec:
     steps_per_execution: int = 1
     init_from: str | None = None
     accumulate: int = 1
+    short_paths: int = 0
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -134,6 +139,8 @@ class RunSpec:
             identity["init_from"] = str(self.init_from)
         if self.accumulate != 1:  # likewise
             identity["accumulate"] = self.accumulate
+        if self.short_paths:  # likewise
+            identity["short_paths"] = self.short_paths
         return identity
 
 
@@ -216,6 +223,7 @@ def _check_run(spec: RunSpec, data: TrainingInputs, replicas: int) -> None:
         )
     batch, clip = spec.recipe.data.batch_size, spec.recipe.optimizer.clip_norm
     check_accumulation(spec.accumulate, batch, spec.strategy)
+    check_short_paths(spec.short_paths, spec.accumulate, spec.strategy)
     if batch % replicas:
         raise ValueError(
             f"batch size {batch} does not split evenly over the "
@@ -264,6 +272,7 @@ def _build_or_restore(spec, data, steps_per_epoch, strategy, run, resuming) -> k
                 spec.seed,
                 compile_options=compile_options,
                 accumulate=spec.accumulate,
+                short_paths=spec.short_paths,
                 **spec.arch_options,
             )
     if spec.sync_bn:
@@ -378,9 +387,9 @@ def _test_once(spec, run, model, loop, test_ds):
     selection = {"by": "last", "iteration": iterations}
     if spec.select == "best":
         model, selection = run.best_model(model)
-    # Auxiliary heads and micro-batches are for training only: the test scores and
-    # the saved model are the main classifier's.
-    final = inference_model(without_accumulation(model))
+    # Auxiliary heads, micro-batches and short paths are for training only: the test
+    # scores and the saved model are the main classifier's, every unit on.
+    final = inference_model(training_net(model))
     if final is not model:
         loss, metrics = loss_and_metrics(spec.recipe)
         # The trained optimizer, as the saved model of a run without heads has it.
