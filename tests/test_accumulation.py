@@ -12,8 +12,8 @@ from cnnzoo.training.accumulation import (
     GradientAccumulationModel,
     check_accumulation,
     with_accumulation,
-    without_accumulation,
 )
+from cnnzoo.training.net_wrapper import training_net
 from cnnzoo.training.optimizer import SGDL2
 from cnnzoo.training.schedules import StepSchedule
 
@@ -65,7 +65,7 @@ def test_one_micro_batch_is_the_model_itself_and_unwrapping_gives_the_net():
     assert with_accumulation(net, 1) is net
     wrapped = with_accumulation(net, 3)
     assert isinstance(wrapped, GradientAccumulationModel) and wrapped.name == "net"
-    assert without_accumulation(wrapped) is net and without_accumulation(net) is net
+    assert training_net(wrapped) is net and training_net(net) is net
 
 
 def test_the_wrapper_survives_saving(tmp_path):

@@ -103,11 +103,6 @@ def with_accumulation(model: keras.Model, micro_batches: int) -> keras.Model:
     return GradientAccumulationModel(model, micro_batches, name=model.name)
 
 
-def without_accumulation(model: keras.Model) -> keras.Model:
-    """The net a `GradientAccumulationModel` trains (what evaluation and export see)."""
-    return model.net if isinstance(model, GradientAccumulationModel) else model
-
-
 def check_accumulation(micro_batches: int, batch_size: int, strategy: str) -> None:
     """Refuse a split the run cannot make, naming what would work.
 
