@@ -176,7 +176,8 @@ def _list_weights(pattern: str) -> int:
 
     from cnnzoo.weights import all_cards
 
-    rows = [("weights", "test top-1", "flip", "seeds mean ± std", "recipe", "MB", "load")]
+    header = ("weights", "test top-1", "flip", "seeds mean ± std", "recipe", "MB", "standing")
+    rows = [(*header, "load")]
     for card in all_cards():
         if not fnmatch.fnmatchcase(card.arch, pattern):
             continue
@@ -185,7 +186,8 @@ def _list_weights(pattern: str) -> int:
         spread = f"{mean:.2%} ± {std:.2%} ({len(card.seeds)})"
         load = f'cnnzoo.build("{card.arch}", weights="{card.dataset}")'
         size = f"{card.size_bytes / 1e6:.1f}"
-        rows.append((card.name, f"{card.test_accuracy:.2%}", flip, spread, card.recipe, size, load))
+        cells = (card.name, f"{card.test_accuracy:.2%}", flip, spread, card.recipe, size)
+        rows.append((*cells, card.standing or "-", load))
     if len(rows) == 1:
         print(f"no shipped weights match {pattern!r}")
         return 0

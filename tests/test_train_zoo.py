@@ -105,3 +105,59 @@ def test_status_tells_a_started_run_from_one_not_started(monkeypatch, tmp_path, 
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["a-r-s0", "started,", "first", "epoch", "running"]
     assert out[1].split() == ["b-r-s0", "not", "started"]
+
+
+def _fake_run(runs_dir, name, iterations, val, done, total=100):
+    run = runs_dir / name
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"recipe": {"schedule": {"total_steps": total}}}))
+    (run / "history.csv").write_text(f"iterations,val_accuracy\n{iterations},{val}\n")
+    if done:
+        (run / "results.json").write_text(json.dumps({"test_accuracy": val}))
+
+
+def _ship(monkeypatch, tmp_path, partial):
+    """ship_arch over a short row that finished and a long one still training."""
+    rows = (
+        train_zoo.ZooRow("net", "fast", tag="short"),
+        train_zoo.ZooRow("net", "fast", seeds=(0, 1), target=0.9, tag="long"),
+    )
+    monkeypatch.setattr(train_zoo, "ZOO", rows)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _fake_run(runs, "net-fast-short-s0", 50, 0.8, done=True)
+    _fake_run(runs, "net-fast-long-s0", 70, 0.85, done=False, total=200)
+    shipped = []
+
+    def ship_row(row, runs_dir, data_dir, out_dir):
+        shipped.append(row.tag)
+        return {"arch": row.arch, "dataset": "d", "recipe": row.recipe, "seed": 0}
+
+    monkeypatch.setattr(train_zoo, "ship_row", ship_row)
+    args = argparse.Namespace(runs_dir=runs, data_dir=None, out=tmp_path, partial=partial)
+    return train_zoo.ship_arch("net", args), shipped
+
+
+def test_ship_waits_for_every_row_unless_partial(monkeypatch, tmp_path, capsys):
+    card, shipped = _ship(monkeypatch, tmp_path, partial=False)
+    assert card is None and shipped == []
+    assert "net: not every run has finished; not shipped (--partial" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.card.json"))
+
+
+def test_partial_ship_names_the_rows_still_training_and_the_target(monkeypatch, tmp_path):
+    card, shipped = _ship(monkeypatch, tmp_path, partial=True)
+    assert shipped == ["short"]
+    assert card["target_accuracy"] == 0.9
+    assert card["pending"] == [
+        {
+            "recipe": "fast",
+            "flags": "",
+            "target_accuracy": 0.9,
+            "progress": [
+                {"seed": 0, "iterations": 70, "total": 200},
+                {"seed": 1, "iterations": 0, "total": None},
+            ],
+        }
+    ]
+    assert json.loads((tmp_path / "net-d.card.json").read_text()) == card

@@ -73,6 +73,23 @@ def test_cards_are_read_and_summarised(shipped):
     assert weights.verified_path("tiny", "cifar10", shipped) == card.path
 
 
+@pytest.mark.parametrize(
+    "changes, standing",
+    [
+        ({}, ""),
+        ({"target_accuracy": 0.5}, "target 50.00% met"),
+        (
+            {"target_accuracy": 0.6, "pending": [{"recipe": "longer"}]},
+            "target 60.00% not met; interim",
+        ),
+    ],
+)
+def test_a_card_says_where_it_stands_against_its_target(tmp_path, changes, standing):
+    path = save_tiny_model(tmp_path)
+    card = weights.WeightsCard(**_card(path, **changes))
+    assert card.standing.startswith(standing) and bool(standing) == bool(card.standing)
+
+
 def test_unknown_weights_name_what_exists(shipped):
     with pytest.raises(KeyError, match="no 'mnist' weights for 'tiny': tiny has weights for"):
         weights.weights_card("tiny", "mnist", shipped)

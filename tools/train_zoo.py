@@ -20,12 +20,18 @@ the rate has decayed.)
     nohup python tools/train_zoo.py run --jobs 2 --data-dir ../shared/data > zoo.log 2>&1 &
     python tools/train_zoo.py run --only resnet20 --data-dir ../shared/data
     python tools/train_zoo.py ship --data-dir ../shared/data
+    python tools/train_zoo.py ship --partial --only resnet20 --data-dir ../shared/data
+    python tools/train_zoo.py export
 
-``ship`` turns every row whose seeds have all finished into package data
+``ship`` turns every architecture whose rows have all finished into package data
 (`cnnzoo.weights`): the median seed on validation, saved without optimizer
 state, its card (figures measured here: single-view test accuracy from the run,
 re-counted on the shipped file; flip views for CIFAR; mean ± std over seeds),
-curves and logs.
+curves and logs, and its SavedModel in ``saved_models/ARCH-DATASET`` (what
+``export`` rewrites for every shipped model). ``--partial`` ships an
+architecture whose longer rows are still training from the rows that have
+finished: its card names the unfinished rows (``pending``) and the target, so
+the interim model says what it is until the queue ships the final one.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS_DIR = REPO / "tools" / "zoo" / "runs"
+SAVED_MODELS_DIR = REPO / "saved_models"
 # How often `run` looks whether a background run has ended.
 POLL_SECONDS = 5
 
@@ -317,7 +324,7 @@ def _provenance(row: ZooRow, seed: int, run_dir: Path, recipe, iterations: int) 
 
 
 def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -> dict:
-    """Write the row's shipped model, card, curves and logs into `out_dir`; return the card."""
+    """Write the row's shipped model, curves and logs into `out_dir`; return its card."""
     import cnnzoo
     from cnnzoo.training.recipe import Recipe
     from cnnzoo.weights import sha256
@@ -336,7 +343,7 @@ def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -
             f"{results['test_accuracy']} at the end of training: the save lost something"
         )
     paper = cnnzoo.model_card(row.arch)
-    card = {
+    return {
         "arch": row.arch,
         "dataset": recipe.data.dataset,
         "file": target.name,
@@ -354,8 +361,6 @@ def ship_row(row: ZooRow, runs_dir: Path, data_dir: str | None, out_dir: Path) -
         **_provenance(row, seed, run_dir, recipe, results["iterations"]),
         "paper": {**paper.published, "source": paper.published_source},
     }
-    (out_dir / f"{name}.card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return card
 
 
 def _mean_val(row: ZooRow, runs_dir: Path) -> float:
@@ -377,24 +382,94 @@ def _compared(rows: list[ZooRow], runs_dir: Path) -> list[dict]:
     return out
 
 
-def cmd_ship(args) -> int:
-    """Ship each architecture's row: of several recipes, the best on validation."""
+def _finished(row: ZooRow, runs_dir: Path) -> bool:
+    return all(progress(runs_dir / row.run_name(s))["done"] for s in row.seeds)
+
+
+def _pending(row: ZooRow, runs_dir: Path) -> dict:
+    """An unfinished row as its interim card records it: what it trains, how far each seed is."""
+    seeds = []
+    for seed in row.seeds:
+        state = progress(runs_dir / row.run_name(seed))
+        seeds.append({"seed": seed, "iterations": state["iterations"], "total": state.get("total")})
+    return {
+        "recipe": row.recipe,
+        "flags": " ".join(row.flags),
+        "target_accuracy": row.target,
+        "progress": seeds,
+    }
+
+
+def ship_arch(arch: str, args) -> dict | None:
+    """Ship `arch` from its finished rows (all of them unless ``args.partial``); its card.
+
+    Of several finished rows (recipes or lengths), the one with the higher mean
+    validation accuracy ships. None, with the reason printed, when nothing ships.
+    """
     from cnnzoo.weights import WEIGHTS_DIR
 
-    archs = dict.fromkeys(r.arch for r in ZOO if not args.only or r.arch in args.only)
-    for arch in archs:
-        rows = [r for r in ZOO if r.arch == arch]
-        runs = [(r, s) for r in rows for s in r.seeds]
-        if not all(progress(args.runs_dir / r.run_name(s))["done"] for r, s in runs):
-            print(f"{arch}: not every run has finished; not shipped")
+    rows = [r for r in ZOO if r.arch == arch]
+    finished = [r for r in rows if _finished(r, args.runs_dir)]
+    pending = [r for r in rows if r not in finished]
+    if not finished or (pending and not args.partial):
+        hint = " (--partial ships the finished rows)" if finished else ""
+        print(f"{arch}: not every run has finished; not shipped{hint}")
+        return None
+    row = max(finished, key=lambda r: _mean_val(r, args.runs_dir))
+    out_dir = args.out or WEIGHTS_DIR
+    card = ship_row(row, args.runs_dir, args.data_dir, out_dir)
+    if len(finished) > 1:
+        card["recipes_compared"] = _compared(finished, args.runs_dir)
+    card["target_accuracy"] = max((r.target for r in rows if r.target), default=None)
+    card["pending"] = [_pending(r, args.runs_dir) for r in pending]
+    path = out_dir / f"{card['arch']}-{card['dataset']}.card.json"
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+def export_shipped(card, weights_dir: Path, saved_models_dir: Path) -> Path:
+    """Write the shipped model of `card` as the SavedModel ``saved_models_dir/NAME``.
+
+    The export's ``cnnzoo.json`` names the weights file and its sha256, so an
+    export can be checked against the package's weights it was made from.
+    """
+    from cnnzoo.export import export_saved_model
+    from cnnzoo.model_io import load_trained
+
+    model, metadata = load_trained(weights_dir / card["file"], compile=False)
+    metadata["weights"] = {"file": card["file"], "sha256": card["sha256"]}
+    name = f"{card['arch']}-{card['dataset']}"
+    return export_saved_model(model, saved_models_dir / name, overwrite=True, metadata=metadata)
+
+
+def cmd_ship(args) -> int:
+    """Ship each architecture (`ship_arch`) and export it into ``saved_models/``."""
+    from cnnzoo.weights import WEIGHTS_DIR
+
+    for arch in dict.fromkeys(r.arch for r in ZOO if not args.only or r.arch in args.only):
+        card = ship_arch(arch, args)
+        if card is None:
             continue
-        row = max(rows, key=lambda r: _mean_val(r, args.runs_dir))
-        card = ship_row(row, args.runs_dir, args.data_dir, args.out or WEIGHTS_DIR)
-        if len(rows) > 1:
-            card["recipes_compared"] = _compared(rows, args.runs_dir)
-            path = (args.out or WEIGHTS_DIR) / f"{card['arch']}-{card['dataset']}.card.json"
-            path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        print(f"{arch}: shipped {row.recipe} seed {card['seed']}, test {card['test_accuracy']:.4f}")
+        if not args.out:  # the package's own weights: their exports are the repository's
+            export_shipped(card, WEIGHTS_DIR, args.saved_models)
+        interim = f", interim: {len(card['pending'])} row(s) training" if card["pending"] else ""
+        print(
+            f"{arch}: shipped {card['recipe']} seed {card['seed']}, "
+            f"test {card['test_accuracy']:.4f}{interim}"
+        )
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Export every shipped model (`cnnzoo.weights`) as a SavedModel into ``--saved-models``."""
+    from cnnzoo.weights import WEIGHTS_DIR, all_cards, verified_path
+
+    for card in all_cards():
+        if args.only and card.arch not in args.only:
+            continue
+        verified_path(card.arch, card.dataset)  # exports only of intact files
+        path = export_shipped(card.as_dict(), WEIGHTS_DIR, args.saved_models)
+        print(f"{card.name}: {path}")
     return 0
 
 
@@ -446,6 +521,8 @@ def _zoo_lines(args) -> None:
         mean, std = card.mean_std
         spread = f"{mean:.2%} ± {std:.2%} ({len(card.seeds)})" if len(card.seeds) > 1 else "-"
         flip = f"; flip {card.test_accuracy_flip:.2%}" if card.test_accuracy_flip else ""
+        if card.pending:  # an interim model says so where its figure is read
+            flip += f" ({card.standing})"
         cells = [
             arch,
             card.dataset,
@@ -460,7 +537,7 @@ def _zoo_lines(args) -> None:
         print("| " + " | ".join(cells) + " |")
     print()
     for row in ZOO:
-        if row.arch in cards:
+        if row.arch in cards and _finished(row, args.runs_dir):
             continue
         states = []
         for seed in row.seeds:
@@ -476,10 +553,30 @@ def _zoo_lines(args) -> None:
     return 0
 
 
+COMMANDS = {
+    "status": cmd_status,
+    "run": cmd_run,
+    "ship": cmd_ship,
+    "export": cmd_export,
+    "readme": cmd_readme,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "run", "ship", "readme"])
+    parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--out", type=Path, help="ship: where the files go (default: the package)")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="ship: an architecture whose other rows are still training, from its finished ones",
+    )
+    parser.add_argument(
+        "--saved-models",
+        type=Path,
+        default=SAVED_MODELS_DIR,
+        help="ship, export: where the shipped models' SavedModels go",
+    )
     parser.add_argument("--print", action="store_true", help="readme: print, do not rewrite")
     parser.add_argument("--only", nargs="+", help="architectures of the queue to take")
     parser.add_argument(
@@ -490,8 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    commands = {"status": cmd_status, "run": cmd_run, "ship": cmd_ship, "readme": cmd_readme}
-    return commands[args.command](args)
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ class WeightsCard:
         trained: date, TensorFlow and Keras versions.
         recipes_compared: where several recipes were trained, each one's mean
             validation accuracy (what chose the shipped recipe) and test figures.
+        target_accuracy: the test accuracy this architecture's zoo rows must
+            reach (the paper's figure, or the issue's bar), None where the row is
+            shipped for its curves.
+        pending: the architecture's rows still training when this model shipped
+            (recipe, flags, target, each seed's iterations): non-empty means the
+            model is interim, to be replaced when they finish.
     """
 
     arch: str
@@ -95,6 +101,8 @@ class WeightsCard:
     protocol: str
     trained: dict[str, str]
     recipes_compared: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    target_accuracy: float | None = None
+    pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -114,6 +122,15 @@ class WeightsCard:
             return mean, 0.0
         var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
         return mean, var**0.5
+
+    @property
+    def standing(self) -> str:
+        """Where the model stands against its target, in a few words ("" without one)."""
+        if self.target_accuracy is None:
+            return "interim" if self.pending else ""
+        mark = "met" if self.test_accuracy >= self.target_accuracy else "not met"
+        interim = "; interim, longer runs training" if self.pending else ""
+        return f"target {self.target_accuracy:.2%} {mark}{interim}"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
