@@ -6,8 +6,9 @@ compiles it with SGD momentum 0.9 and sparse cross-entropy (the bare Keras step 
 ``tools/bench/tf_rows.py``'s ``keras`` row) and times:
 
 * training iterations at ``--batch`` (128, He et al. 2016 §4.2's mini-batch) in
-  ``model.fit`` on in-memory random tensors: the first step (tracing included)
-  apart, then ``--windows`` windows of a few steps, after ``--warmup`` steps;
+  ``model.fit`` on in-memory random tensors: the first step (tracing included;
+  the optimizer built beforehand, as ``cnnzoo fit`` builds it, unless
+  ``--lazy-optimizer``) apart, then ``--windows`` windows of a few steps, after ``--warmup`` steps;
 * inference batches of ``--infer-batch`` images, ``model(x, training=False)`` in a
   ``tf.function``, in as many windows.
 
@@ -138,6 +139,12 @@ def build_parser(known_depths) -> argparse.ArgumentParser:
         default=None,
         help="address-space limit of each worker (RLIMIT_AS): a model that needs more "
         "fails its row instead of pushing the machine out of memory",
+    )
+    p.add_argument(
+        "--lazy-optimizer",
+        action="store_true",
+        help="leave the optimizer for Keras to build in the first step, which then traces "
+        "twice (what `cnnzoo fit` did before `build_optimizer`): the first step's cost",
     )
     p.add_argument("--json", help="also write the rows, the fits and the machine here")
     p.add_argument("--worker", type=json.loads, help=argparse.SUPPRESS)
@@ -350,6 +357,7 @@ def run_worker(config: dict) -> dict:
     import cnnzoo
     from cnnzoo.costs import count_params
     from cnnzoo.training.accumulation import with_accumulation
+    from cnnzoo.training.modeling import build_optimizer
 
     name = f"resnet{config['depth']}"
     macs = cnnzoo.model_card(name).multiply_adds
@@ -361,6 +369,8 @@ def run_worker(config: dict) -> dict:
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(),
     )
+    if not config.get("lazy_optimizer"):
+        build_optimizer(model)  # as `cnnzoo fit`'s models are: the step is traced once
     row = {"depth": config["depth"], "params": count_params(model)["trainable"], "macs": macs}
     row["steps_per_window"] = steps
     row["micro_batches"] = config.get("micro_batches", 1)
@@ -409,6 +419,7 @@ def run_depth(depth: int, card, options: argparse.Namespace) -> dict:
         "warmup": options.warmup,
         "memory_limit_gib": options.memory_limit_gib,
         "micro_batches": options.accumulate.get(depth, 1),
+        "lazy_optimizer": options.lazy_optimizer,
     }
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "row.json"
