@@ -232,6 +232,11 @@ def cmd_summary(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    model_dir = Path(args.model_dir or Path("runs") / args.arch)
+    if args.workers > 1:  # before TensorFlow: the workers run it, this process waits
+        from cnnzoo.training.local_workers import launch
+
+        return launch(args.argv, args.workers, model_dir)
     from cnnzoo.training.trainer import RunSpec, fit
 
     recipe = _resolve_recipe(args)
@@ -240,7 +245,7 @@ def cmd_fit(args) -> int:
     spec = RunSpec(
         arch=args.arch,
         recipe=recipe,
-        model_dir=Path(args.model_dir or Path("runs") / args.arch),
+        model_dir=model_dir,
         data_dir=args.data_dir,
         seed=args.seed,
         arch_options=_arch_options(args),
@@ -457,6 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
         "is the global batch",
     )
     p.add_argument(
+        "--workers",
+        type=count(1),
+        default=1,
+        help="train on this many local processes (a multiworker cluster on 127.0.0.1, "
+        "cores/N threads each; BatchNorm per worker unless --sync-bn): on 2 cores, 2 "
+        "trained ResNet-20 ~1.2x faster than one process",
+    )
+    p.add_argument(
         "--cpu-replicas",
         type=count(1),
         help="with --strategy mirrored and no GPU: mirror over this many logical CPU "
@@ -622,9 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     # Only a default: TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not args.tf_logs:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.command in NEEDS_TENSORFLOW and not args.tf_logs:
+    # `fit --workers N` only starts the workers: TensorFlow runs in them.
+    launcher = getattr(args, "workers", 1) > 1
+    if args.command in NEEDS_TENSORFLOW and not args.tf_logs and not launcher:
         _start_tensorflow_quietly()
     _plain_logging()
     try:

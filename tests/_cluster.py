@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
-
-def free_ports(n: int) -> list[int]:
-    """`n` TCP ports free on 127.0.0.1 right now."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+from cnnzoo.training.local_workers import free_ports
 
 
 def start_workers(script: str, args_of, n: int = 2, stdout=subprocess.DEVNULL):

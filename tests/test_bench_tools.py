@@ -290,3 +290,19 @@ def test_bench_export_takes_a_run_model_file(tmp_path):
     )
     with pytest.raises(SystemExit, match="missing.keras is not a file"):
         bench_export._source(str(tmp_path / "missing.keras"))
+
+
+def test_bench_workers_times_the_third_interval_of_whole_fit_commands(tmp_path):
+    import bench_workers
+
+    history = tmp_path / "history.csv"
+    history.write_text("iterations,wall_seconds\n40,30.0\n80,42.0\n120,50.0\n")
+    # 40 iterations of 128 images in the 8 s between the 2nd and 3rd validation.
+    assert bench_workers.steady_rate(history, 128) == pytest.approx(40 * 128 / 8.0)
+    history.write_text("iterations,wall_seconds\n40,30.0\n")
+    with pytest.raises(RuntimeError, match="1 validation rows, expected 3"):
+        bench_workers.steady_rate(history, 128)
+    options = bench_workers.parse_args(["--workers", "1,2", "--interval", "10"])
+    cmd = bench_workers.fit_command(options, 2, tmp_path / "run", tmp_path / "o.json")
+    assert cmd[:2] == ["cnnzoo", "fit"] and cmd[cmd.index("--steps") + 1] == "30"
+    assert cmd[cmd.index("--workers") + 1] == "2" and options.workers == [1, 2]
