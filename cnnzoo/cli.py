@@ -467,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="train on this many local processes (a multiworker cluster on 127.0.0.1, "
         "cores/N threads each; BatchNorm per worker unless --sync-bn): on 2 cores, 2 "
-        "trained ResNet-20 ~1.2x faster than one process",
+        "trained ResNet-20 at 1.02x one process",
     )
     p.add_argument(
         "--cpu-replicas",

@@ -1,17 +1,20 @@
 """`cnnzoo fit --workers N`: one run trained by N processes of this machine.
 
-TensorFlow's CPU kernels get less out of a core as a process's thread pool grows:
-on a 2-core AMD EPYC (Zen 3, AVX2) one process of one intra-op thread trained
-ResNet-20 on ~19% more images per CPU-second than one of two threads. `--workers 2`
-turns that into speed for one run: the command starts itself twice as a
-`MultiWorkerMirroredStrategy` cluster on 127.0.0.1 (``TF_CONFIG``), each worker
-with ``cores // N`` intra-op threads, each taking 1/N of every global batch; the
-replicas' gradients are all-reduced every step, so the update is the global
-batch's. BatchNorm normalizes each worker's share with its own statistics (He et
-al. 2016 trained CIFAR-10 so, 128 images on two GPUs), or the global batch's
-with ``--sync-bn``. Worker 0 is the chief: it writes the run directory and its
-output is the command's; the others log to ``MODEL_DIR/worker-I.log``. Rerunning
-the command resumes from the run's checkpoint as a one-process run does.
+The command starts itself N times as a `MultiWorkerMirroredStrategy` cluster on
+127.0.0.1 (``TF_CONFIG``), each worker with ``cores // N`` intra-op threads, each
+taking 1/N of every global batch; the replicas' gradients are all-reduced every
+step, so the update is the global batch's. BatchNorm normalizes each worker's
+share with its own statistics (He et al. 2016 trained CIFAR-10 so, 128 images on
+two GPUs), or the global batch's with ``--sync-bn``. Worker 0 is the chief: it
+writes the run directory and its output is the command's; the others log to
+``MODEL_DIR/worker-I.log``. Rerunning the command resumes from the run's
+checkpoint as a one-process run does.
+
+Why try it: a TensorFlow process of one thread trained ResNet-20 on ~19% more
+images per CPU-second than one of two threads (2-core AMD EPYC Zen 3, AVX2). On
+that machine two workers were nevertheless no faster than one process (1.02x,
+`tools/bench_workers.py`); it saves writing ``TF_CONFIG`` by hand, and machines
+with more cores are unmeasured.
 """
 
 from __future__ import annotations
