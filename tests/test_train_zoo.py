@@ -116,17 +116,23 @@ def _fake_run(runs_dir, name, iterations, val, done, total=100):
         (run / "results.json").write_text(json.dumps({"test_accuracy": val}))
 
 
-def _ship(monkeypatch, tmp_path, partial):
-    """ship_arch over a short row that finished and a long one still training."""
-    rows = (
-        train_zoo.ZooRow("net", "fast", tag="short"),
-        train_zoo.ZooRow("net", "fast", seeds=(0, 1), target=0.9, tag="long"),
-    )
+SHORT_AND_LONG = (
+    train_zoo.ZooRow("net", "fast", tag="short"),
+    train_zoo.ZooRow("net", "fast", seeds=(0, 1), target=0.9, tag="long"),
+)
+
+
+def _ship(monkeypatch, tmp_path, partial, rows=SHORT_AND_LONG, runs=None):
+    """ship_arch over `rows` (default: a short row that finished, a long one training).
+
+    `runs`: (name, iterations, validation accuracy, finished) of each run directory.
+    """
     monkeypatch.setattr(train_zoo, "ZOO", rows)
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    _fake_run(runs, "net-fast-short-s0", 50, 0.8, done=True)
-    _fake_run(runs, "net-fast-long-s0", 70, 0.85, done=False, total=200)
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    runs = runs or [("net-fast-short-s0", 50, 0.8, True), ("net-fast-long-s0", 70, 0.85, False)]
+    for name, iterations, val, done in runs:
+        _fake_run(runs_dir, name, iterations, val, done, total=200)
     shipped = []
 
     def ship_row(row, runs_dir, data_dir, out_dir):
@@ -134,7 +140,7 @@ def _ship(monkeypatch, tmp_path, partial):
         return {"arch": row.arch, "dataset": "d", "recipe": row.recipe, "seed": 0}
 
     monkeypatch.setattr(train_zoo, "ship_row", ship_row)
-    args = argparse.Namespace(runs_dir=runs, data_dir=None, out=tmp_path, partial=partial)
+    args = argparse.Namespace(runs_dir=runs_dir, data_dir=None, out=tmp_path, partial=partial)
     return train_zoo.ship_arch("net", args), shipped
 
 
@@ -161,3 +167,14 @@ def test_partial_ship_names_the_rows_still_training_and_the_target(monkeypatch, 
         }
     ]
     assert json.loads((tmp_path / "net-d.card.json").read_text()) == card
+
+
+def test_a_study_row_is_neither_shipped_nor_waited_for(monkeypatch, tmp_path):
+    rows = (
+        train_zoo.ZooRow("net", "fast", target=0.5),
+        train_zoo.ZooRow("net", "fast", tag="study", ship=False),
+    )
+    # The study's run validates better and has not finished: neither matters.
+    runs = [("net-fast-s0", 50, 0.8, True), ("net-fast-study-s0", 70, 0.9, False)]
+    card, shipped = _ship(monkeypatch, tmp_path, False, rows, runs)
+    assert shipped == [""] and card["pending"] == [] and card["target_accuracy"] == 0.5

@@ -66,6 +66,8 @@ class ZooRow:
             where the row is there for its curves.
         tag: tells apart rows of one arch and recipe whose flags differ (their run
             directories are ``ARCH-RECIPE-TAG-sSEED``).
+        ship: False for a row trained for a study, never shipped (nor waited for
+            by `ship`).
     """
 
     arch: str
@@ -74,6 +76,7 @@ class ZooRow:
     flags: tuple[str, ...] = ()
     target: float | None = None
     tag: str = ""
+    ship: bool = True
 
     def run_name(self, seed: int) -> str:
         tag = f"-{self.tag}" if self.tag else ""
@@ -115,6 +118,16 @@ ZOO: tuple[ZooRow, ...] = (
     ZooRow("resnet32", "fast_cifar", flags=FAST, target=0.922, tag="e100"),
     ZooRow("resnet44", "fast_cifar", flags=FAST, target=0.925, tag="e100"),
     ZooRow("resnet110", "fast_cifar", flags=FAST, target=0.930, tag="e100"),
+    # Issue 15 item 5 (Veit et al. 2016 §4.2): resnet56 trained on short paths only,
+    # 12 of its 27 units per batch (Veit et al. kept 23 of ResNet-110's 54), to set
+    # against the resnet56 row above; the study's, not a shipped model.
+    ZooRow(
+        "resnet56",
+        "fast_cifar",
+        flags=(*FAST, "--short-paths", "12"),
+        tag="e100-short12",
+        ship=False,
+    ),
 )
 
 
@@ -408,7 +421,7 @@ def ship_arch(arch: str, args) -> dict | None:
     """
     from cnnzoo.weights import WEIGHTS_DIR
 
-    rows = [r for r in ZOO if r.arch == arch]
+    rows = [r for r in ZOO if r.arch == arch and r.ship]
     finished = [r for r in rows if _finished(r, args.runs_dir)]
     pending = [r for r in rows if r not in finished]
     if not finished or (pending and not args.partial):
@@ -546,7 +559,8 @@ def _zoo_lines(args) -> None:
                 states.append(f"seed {seed} done ({state['results']['test_accuracy']:.2%})")
             elif state["iterations"]:
                 states.append(f"seed {seed} at {state['iterations']:,}/{state['total']:,}")
-        target = f"target ≥ {row.target:.2%}; " if row.target else "for its curves; "
+        purpose = "for its curves; " if row.ship else "for the ResNet analyses; "
+        target = f"target ≥ {row.target:.2%}; " if row.target else purpose
         flags = f" {' '.join(row.flags)}" if row.flags else ""
         status = ", ".join(states) or "queued"
         print(f"- `{row.arch}`, `{row.recipe}`{flags}: {target}{status}")
