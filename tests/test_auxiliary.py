@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -69,7 +70,9 @@ def test_round_trip_and_inference_model(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
     main = inference_model(again)
     assert len(main.outputs) == 1
-    np.testing.assert_allclose(np.asarray(main(x)), np.asarray(model(x)[0]), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "The structure of `inputs` doesn't match"
+        np.testing.assert_allclose(np.asarray(main(x)), np.asarray(model(x)[0]), atol=1e-6)
     inputs = keras.Input((2,))
     plain = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     assert inference_model(plain) is plain

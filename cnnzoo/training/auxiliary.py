@@ -57,7 +57,10 @@ class AuxiliaryLossModel(NetWrapper):
 
     def main_output_model(self) -> keras.Model:
         """The net without its auxiliary heads (shares the weights)."""
-        return keras.Model(self.net.inputs, self.net.outputs[0], name=self.net.name)
+        # One input as a tensor, not a list of one: called with an image batch, a
+        # list-input model warns that the structure does not match, every call.
+        inputs = self.net.inputs[0] if len(self.net.inputs) == 1 else self.net.inputs
+        return keras.Model(inputs, self.net.outputs[0], name=self.net.name)
 
 
 def inference_model(model: keras.Model) -> keras.Model:
