@@ -23,7 +23,6 @@ import csv
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ if str(_TOOLS) not in sys.path:
     sys.path.insert(0, str(_TOOLS))
 
 from bench.env import tensorflow_env  # noqa: E402
+from bench.harness import Pauser  # noqa: E402
 
 
 def fit_command(options, workers: int, model_dir: Path, overrides: Path) -> list[str]:
@@ -76,17 +76,11 @@ def run_once(options, workers: int, scratch: Path) -> float:
     return rate
 
 
-def _signal_all(pids, sig) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
 def measure(options) -> dict[int, list[float]]:
     rates: dict[int, list[float]] = {n: [] for n in options.workers}
-    _signal_all(options.pause_pids, signal.SIGSTOP)
+    pausers = [Pauser(pid) for pid in options.pause_pids]
+    for pauser in pausers:
+        pauser.stop()
     try:
         with tempfile.TemporaryDirectory() as scratch:
             for r in range(options.runs):
@@ -94,7 +88,8 @@ def measure(options) -> dict[int, list[float]]:
                     rates[n].append(run_once(options, n, Path(scratch)))
                     print(f"  run {r + 1}/{options.runs}  workers {n}: {rates[n][-1]:.1f} img/s")
     finally:
-        _signal_all(options.pause_pids, signal.SIGCONT)
+        for pauser in pausers:
+            pauser.resume()
     return rates
 
 
