@@ -486,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         help="Keras dtype policy; the outputs and the loss stay float32, and "
         "mixed_float16 scales the loss. auto: mixed_bfloat16 where the CPU (AVX-512 BF16, "
-        "AMX) or GPU computes bfloat16 natively, float32 elsewhere",
+        "AMX) or GPU computes bfloat16 natively, float32 elsewhere, chosen again by each "
+        "session that resumes the run",
     )
     p.add_argument(
         "--select",

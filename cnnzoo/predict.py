@@ -18,9 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cnnzoo.batch_norm_folding import fold_batch_norm
 from cnnzoo.export import EXPORT_METADATA_FILE, INPUT_NAME, SIGNATURE_KEY
-from cnnzoo.model_io import load_trained, metadata_path
+from cnnzoo.model_io import load_inference, metadata_path
 
 # Images per forward pass: bounds memory for long file lists at ImageNet sizes.
 BATCH_SIZE = 64
@@ -164,8 +163,7 @@ def _load_model(path: Path, precision: str | None = None) -> _Model:
                 "--precision applies to .keras files (export with --precision bfloat16)"
             )
         return _load_saved_model(path)
-    model, metadata = load_trained(path, compile=False, precision=precision)
-    model = fold_batch_norm(model)
+    model, metadata = load_inference(path, precision)
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 4:
         raise ValueError(f"{path}: expected one image input of shape (N, H, W, C), got {shape}")

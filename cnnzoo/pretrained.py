@@ -18,6 +18,7 @@ from typing import Any
 import keras
 
 from cnnzoo.models import catalog, recursion_limit
+from cnnzoo.variable_pairs import matched_pairs
 
 # Models registered outside the zoo (`cnnzoo.register_model` fills it from their
 # cards): cnnzoo name -> (keras.applications constructor name, builder overrides).
@@ -116,19 +117,7 @@ def copy_weights(
         raise ValueError(f"match must be 'name' or 'order', got {match!r}")
     pairs, copied = [], 0
     for name, target_layer, layer in candidates:
-        mine, theirs = target_layer.weights, layer.weights
-        if len(mine) != len(theirs):
-            raise ValueError(
-                f"layer {name!r}: {target.name!r} has {len(mine)} weights, "
-                f"{source.name!r} has {len(theirs)}"
-            )
-        for a, b in zip(mine, theirs, strict=True):
-            if tuple(a.shape) != tuple(b.shape):
-                raise ValueError(
-                    f"layer {name!r}, weight {b.name!r}: expected shape {tuple(a.shape)}, "
-                    f"got {tuple(b.shape)}"
-                )
-        pairs.extend(zip(mine, theirs, strict=True))
+        pairs.extend(matched_pairs(target_layer.weights, layer.weights, f"layer {name!r}"))
         copied += 1
     # Checked first, assigned after: a mismatch leaves the target untouched.
     for a, b in pairs:

@@ -133,3 +133,13 @@ def test_nested_model_is_folded():
 def test_a_model_without_pairs_is_returned_as_it_is():
     model = cnnzoo.build("lenet5")  # no BatchNorm at all (LeCun et al. 1998)
     assert fold_batch_norm(model) is model
+
+
+def test_a_bfloat16_model_keeps_its_batch_norms():
+    """Under mixed_bfloat16 nothing folds: TensorFlow would not fuse the folded convolution
+    with the addition and ReLU after it, and the BatchNorm kernel fuses the ReLU itself."""
+    from cnnzoo.compute_dtype import in_policy
+
+    model = in_policy(cnnzoo.build("resnet20"), "mixed_bfloat16")
+    assert fold_batch_norm(model) is model
+    assert fold_batch_norm(in_policy(model, "float32")) is not model

@@ -108,6 +108,25 @@ def test_zero_pad_shortcut_eager_odd_sizes_and_errors():
         ZeroPadShortcut(4, strides=0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_zero_pad_shortcut_subsamples_exactly_forward_and_backward(dtype):
+    """The pooled subsampling is x[:, ::2, ::2, :] to the bit, and so is its gradient."""
+    import tensorflow as tf
+
+    layer = ZeroPadShortcut(6, strides=2, dtype=dtype)
+    x = tf.cast(np.random.default_rng(2).normal(size=(2, 7, 7, 3)), dtype)
+    weights = tf.cast(np.random.default_rng(3).normal(size=(2, 4, 4, 6)), "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
+    np.testing.assert_array_equal(y[..., :3].numpy(), x[:, ::2, ::2, :].numpy())
+    expected = np.zeros((2, 7, 7, 3), "float32")
+    expected[:, ::2, ::2, :] = tf.cast(tf.cast(weights[..., :3], dtype), "float32").numpy()
+    got = tf.cast(tape.gradient(loss, x), "float32").numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_zero_pad_shortcut_config_round_trip():
     layer = ZeroPadShortcut(64, strides=2, name="sc")
     config = layer.get_config()

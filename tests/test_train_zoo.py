@@ -178,3 +178,34 @@ def test_a_study_row_is_neither_shipped_nor_waited_for(monkeypatch, tmp_path):
     runs = [("net-fast-s0", 50, 0.8, True), ("net-fast-study-s0", 70, 0.9, False)]
     card, shipped = _ship(monkeypatch, tmp_path, False, rows, runs)
     assert shipped == [""] and card["pending"] == [] and card["target_accuracy"] == 0.5
+
+
+def test_precision_segments_follow_the_sessions(tmp_path):
+    """The card's precision: one segment per run of sessions in one policy, in iterations."""
+    xeon = {"model": "Xeon", "cores": 2, "isa": ["avx512_bf16", "amx_bf16"], "native_bf16": True}
+    epyc = {"model": "EPYC", "cores": 2, "isa": ["avx2"], "native_bf16": False}
+    bf16 = {"policy": "mixed_bfloat16", "why": "auto: native"}
+    fp32 = {"policy": "float32", "why": "auto: emulated"}
+    sessions = [
+        {"iteration": 0, "machine": xeon, "precision": bf16},
+        {"iteration": 700, "machine": xeon, "precision": bf16},
+        {"iteration": 1000, "machine": epyc, "precision": fp32},
+        {"iteration": 1000, "machine": xeon, "precision": bf16},  # killed before a checkpoint
+        {"iteration": 1000, "machine": epyc, "precision": fp32},
+        {"iteration": 1500, "machine": epyc},  # recorded before precisions were
+    ]
+    (tmp_path / "sessions.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sessions))
+    segments = train_zoo.precision_segments(tmp_path, 2000)
+    assert [(s["policy"], s["iterations"]) for s in segments] == [
+        ("mixed_bfloat16", 1000),
+        ("float32", 1000),
+    ]
+    assert segments[0]["machines"] == ["Xeon, 2 cores, avx512_bf16 amx_bf16"]
+    assert segments[1]["why"] == "auto: emulated"
+    assert sum(s["iterations"] for s in segments) == 2000
+
+
+def test_zoo_runs_choose_their_precision_per_session():
+    """Every zoo run asks for `--precision auto`: bfloat16 where the session's CPU has it."""
+    command = train_zoo.ZOO[0].command(0, Path("runs/x"), None)
+    assert command[command.index("--precision") + 1] == "auto"

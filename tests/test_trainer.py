@@ -138,6 +138,76 @@ def test_checkpoint_skips_an_epoch_with_nan_loss(tmp_path):
     assert (tmp_path / "c.keras").read_bytes() == before
 
 
+def test_an_auto_run_takes_each_sessions_policy_and_keeps_its_state(tmp_path, monkeypatch):
+    """`--precision auto` picks per session: a bf16 checkpoint resumes in float32 exactly."""
+    from cnnzoo.model_io import load_trained
+    from cnnzoo.training import trainer
+
+    recipe = _fake_recipe(total_steps=6, validate_every=3, momentum=0.9)
+    run = tmp_path / "r"
+    spec = RunSpec("resnet20", recipe, run, max_eval_images=64, precision="auto")
+    machine = {"policy": ("mixed_bfloat16", "the CPU computes bfloat16 natively (test)")}
+    monkeypatch.setattr(trainer, "auto_policy", lambda: machine["policy"])
+    first_spec = dataclasses.replace(spec, recipe=recipe.override(total_steps=3))
+    first = fit(first_spec, verbose=0)
+    assert first["precision"]["policy"] == "mixed_bfloat16"
+    identity = json.loads((run / "run.json").read_text())
+    assert identity["precision"] == "auto"
+    identity["recipe"]["schedule"]["total_steps"] = 6  # as if the 6-iteration run had been killed
+    (run / "run.json").write_text(json.dumps(identity))
+    checkpoint, _ = load_trained(run / "checkpoint.keras", compile=True)
+    saved = [v.numpy() for v in checkpoint.weights + checkpoint.optimizer.variables]
+
+    # The next session's machine has no native bfloat16: the run goes on in float32.
+    machine["policy"] = ("float32", "the CPU has no native bfloat16 (test)")
+    restored = {}
+    real_move = trainer.moved_to_policy
+
+    def move(trained, rebuilt):
+        restored["model"] = real_move(trained, rebuilt)
+        restored["values"] = [v.numpy() for v in rebuilt.weights + rebuilt.optimizer.variables]
+        return restored["model"]
+
+    monkeypatch.setattr(trainer, "moved_to_policy", move)
+    results = fit(spec, verbose=0)
+    assert results["iterations"] == 6 and np.isfinite(results["test_loss"])
+    assert results["precision"]["policy"] == "float32"
+    assert len(restored["values"]) == len(saved)
+    for before, after in zip(saved, restored["values"], strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert int(saved[-len(checkpoint.optimizer.variables)]) == 3  # iterations came along
+    sessions = [json.loads(line) for line in (run / "sessions.jsonl").read_text().splitlines()]
+    assert [(r["iteration"], r["precision"]["policy"]) for r in sessions] == [
+        (0, "mixed_bfloat16"),
+        (3, "float32"),
+    ]
+    model, meta = load_trained(run / "model.keras")
+    assert meta["precision"] == "float32"
+    convs = [la for la in model._flatten_layers() if isinstance(la, keras.layers.Conv2D)]
+    assert convs and all(la.compute_dtype == "float32" for la in convs)
+
+
+def test_moving_into_a_policy_refuses_a_different_model():
+    """A checkpoint whose variables do not match the rebuilt model is an error, nothing copied."""
+    from cnnzoo.training.precision import moved_to_policy
+
+    def model(units):
+        m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(units)])
+        m.compile(optimizer="sgd", loss="mse")
+        m.optimizer.build(m.trainable_variables)
+        return m
+
+    trained, rebuilt = model(3), model(4)
+    before = [w.numpy() for w in rebuilt.weights]
+    with pytest.raises(
+        ValueError,
+        match=r"session's policy: weights, weight 'kernel': expected shape \(2, 4\), got \(2, 3\)",
+    ):
+        moved_to_policy(trained, rebuilt)
+    for w, b in zip(rebuilt.weights, before, strict=True):
+        np.testing.assert_array_equal(w.numpy(), b)
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_fit_under_a_mixed_policy_resumes_with_it(tmp_path, policy):
     """`--precision`: the run trains under the policy, saves float32 outputs and resumes."""
@@ -187,7 +257,9 @@ def test_auto_precision_of_a_new_run_follows_the_hardware(tmp_path):
     results = fit(dataclasses.replace(spec, precision="auto"), verbose=0)
     policy, why = auto_policy()
     assert results["precision"] == {"policy": policy, "why": f"auto: {why}"}
-    assert json.loads((run / "run.json").read_text()).get("precision", "float32") == policy
+    # Recorded as "auto": each session that resumes the run picks for its own machine.
+    assert json.loads((run / "run.json").read_text())["precision"] == "auto"
+    assert json.loads((run / "model.json").read_text())["precision"] == policy
 
 
 def test_fit_refuses_an_unknown_precision(tmp_path):

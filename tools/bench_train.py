@@ -31,8 +31,9 @@ predict        ``model.predict`` of the zoo ResNet-20 over in-memory uint8->floa
 call           ``model(x, training=False)`` inside a ``tf.function``
 evaluate       what ``cnnzoo evaluate`` runs: the ``.keras`` file of a trained model
                (``save_trained`` of ``trainer.make_model``'s model) read by
-               ``load_trained`` and scored by ``evaluate.score_dataset`` (a
-               ``tf.function`` of the model's call) over ``cnnzoo.pipelines.datasets.eval_dataset``
+               ``model_io.load_inference`` (BatchNorm folded) and scored by
+               ``evaluate.score_dataset`` (a ``tf.function`` of the model's call)
+               over ``cnnzoo.pipelines.datasets.eval_dataset``
 savedmodel     the ``serving_default`` signature of ``cnnzoo.export.export_saved_model``'s
                export of that file, loaded with ``tf.saved_model.load``, uint8 batches
 torch-infer    PyTorch ResNet-20 in eval mode under ``torch.inference_mode()``

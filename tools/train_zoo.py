@@ -85,6 +85,9 @@ class ZooRow:
     def command(self, seed: int, model_dir: Path, data_dir: str | None) -> list[str]:
         cmd = ["cnnzoo", "fit", "--arch", self.arch, "--recipe", self.recipe]
         cmd += ["--seed", str(seed), "--select", "last", *self.flags]
+        # bfloat16 on the sessions whose CPU computes it natively (1.6x faster there),
+        # float32 on the others; a run begun before this kept its float32.
+        cmd += ["--precision", "auto"]
         cmd += ["--model-dir", str(model_dir), "--verbose", "2"]
         return cmd + (["--data-dir", data_dir] if data_dir else [])
 
@@ -264,6 +267,41 @@ def _machines(run_dir: Path) -> list[str]:
     return seen
 
 
+def precision_segments(run_dir: Path, iterations: int) -> list[dict]:
+    """The policies a run trained in, from its sessions: [{policy, iterations, machines, why}].
+
+    Consecutive sessions in one policy make one segment; a session's iterations
+    run from where it started to where the next one did (the last, to `iterations`).
+    """
+    from cnnzoo.hardware import describe
+
+    lines = (run_dir / "sessions.jsonl").read_text(encoding="utf-8").splitlines()
+    sessions = [json.loads(line) for line in lines if line.strip()]
+    segments: list[dict] = []
+    for i, session in enumerate(sessions):
+        start = session["iteration"]
+        end = sessions[i + 1]["iteration"] if i + 1 < len(sessions) else iterations
+        if end <= start:  # a session that ended before its first checkpoint
+            continue
+        chosen = session.get("precision") or {"policy": "float32", "why": "not recorded"}
+        machine = describe(session["machine"])
+        if segments and segments[-1]["policy"] == chosen["policy"]:
+            last = segments[-1]
+            last["iterations"] += end - start
+            if machine not in last["machines"]:
+                last["machines"].append(machine)
+            continue
+        segments.append(
+            {
+                "policy": chosen["policy"],
+                "iterations": end - start,
+                "machines": [machine],
+                "why": chosen["why"],
+            }
+        )
+    return segments
+
+
 def _recipe_note(row: ZooRow) -> str:
     from cnnzoo.training.recipes import get_recipe
 
@@ -323,6 +361,7 @@ def _provenance(row: ZooRow, seed: int, run_dir: Path, recipe, iterations: int) 
         "epochs": round(iterations / (n_train // recipe.data.batch_size), 2),
         "wall_seconds": progress(run_dir)["wall_seconds"],
         "machines": _machines(run_dir),
+        "precision": precision_segments(run_dir, iterations),
         "protocol": (
             f"trained on {n_train:,} training images, {recipe.evaluation.val_split:,} held out "
             "for validation (the shipped seed is the median there); the schedule's last model, "

@@ -9,9 +9,8 @@ from pathlib import Path
 import keras
 
 from cnnzoo.backend import require_tensorflow
-from cnnzoo.batch_norm_folding import fold_batch_norm
 from cnnzoo.evaluation.metrics import TopKTally
-from cnnzoo.model_io import load_trained
+from cnnzoo.model_io import load_inference
 from cnnzoo.pipelines import datasets as pipe
 from cnnzoo.pipelines.sources import TestImages, load_dataset, open_test_images
 
@@ -41,8 +40,7 @@ def evaluate(
         `score_dataset`'s dict: ``top1_accuracy``, ``top5_accuracy``, ``loss``,
         ``images``, and the counts and errors of `cnnzoo.evaluation.metrics`.
     """
-    model, meta = load_trained(model_path, compile=False, precision=precision)
-    model = fold_batch_norm(model)
+    model, meta = load_inference(model_path, precision)
     dataset = dataset or meta.get("dataset")
     if not dataset:
         raise ValueError(
@@ -229,12 +227,12 @@ def _load_members(model_paths, precision: str | None = None):
         model_paths = [model_paths]
     if not model_paths:
         raise ValueError("no model to evaluate")
-    loaded = [load_trained(p, compile=False, precision=precision) for p in model_paths]
+    loaded = [load_inference(p, precision) for p in model_paths]
     names = loaded[0][1].get("class_names")
     for path, (_, other) in zip(model_paths[1:], loaded[1:], strict=True):
         if other.get("class_names") != names:
             raise ValueError(f"{path}: its classes differ from those of {model_paths[0]}")
-    return [fold_batch_norm(m) for m, _ in loaded], loaded[0][1]
+    return [m for m, _ in loaded], loaded[0][1]
 
 
 def evaluate_protocol(

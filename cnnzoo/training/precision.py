@@ -47,6 +47,8 @@ from typing import Any
 
 import keras
 
+from cnnzoo.variable_pairs import matched_pairs
+
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 # The policy whose float16 gradients need loss scaling.
@@ -257,3 +259,40 @@ def loss_scaled(
     if not uses_loss_scaling(policy) or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
     return SyncedLossScaleOptimizer(optimizer, name="loss_scale_optimizer")
+
+
+def moved_to_policy(trained: keras.Model, rebuilt: keras.Model) -> keras.Model:
+    """`rebuilt` holding `trained`'s state: a checkpoint moved into another dtype policy.
+
+    A run whose precision is chosen per session (``--precision auto``) resumes on a
+    machine that picks float32 where its checkpoint was trained in mixed_bfloat16,
+    or the other way round. Layers keep the policy they were built with, so the
+    session builds the run's model anew under its own policy (`rebuilt`, compiled,
+    its optimizer built) and takes over every variable: weights, BatchNorm's moving
+    statistics, the optimizer's iteration count and momenta. All of them are
+    float32 under both policies, so nothing is rounded. Not for mixed_float16,
+    whose loss-scaling optimizer holds state the others lack.
+
+    Returns:
+        `rebuilt`.
+
+    Raises:
+        ValueError: when the two models' or optimizers' variables differ in number
+            or shape (nothing is assigned then).
+    """
+    for model in (trained, rebuilt):
+        if uses_loss_scaling(model.dtype_policy) or isinstance(
+            model.optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            raise ValueError(
+                f"cannot move a {LOSS_SCALED_POLICY} run into another policy: its "
+                "loss-scaling state has no counterpart"
+            )
+    where = "moving the checkpoint into the session's policy"
+    pairs = matched_pairs(rebuilt.weights, trained.weights, f"{where}: weights")
+    pairs += matched_pairs(
+        rebuilt.optimizer.variables, trained.optimizer.variables, f"{where}: optimizer state"
+    )
+    for target, source in pairs:
+        target.assign(source)
+    return rebuilt

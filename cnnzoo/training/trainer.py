@@ -45,7 +45,7 @@ from cnnzoo.training.inputs import (
 )
 from cnnzoo.training.modeling import loss_and_metrics, make_model, targets_map
 from cnnzoo.training.net_wrapper import training_net
-from cnnzoo.training.precision import check_policy, precision_policy
+from cnnzoo.training.precision import check_policy, moved_to_policy, precision_policy
 from cnnzoo.training.recipe import Recipe
 from cnnzoo.training.run_dir import BEST, RunDirectory
 from cnnzoo.training.short_paths import check_short_paths
@@ -79,9 +79,13 @@ class RunSpec:
             rather than of each replica's shard.
         precision: a Keras dtype policy of `precision.POLICIES`, or "auto" (bfloat16
             where the CPU or GPU computes it natively, float32 elsewhere:
-            `compute_dtype.auto_policy`; a resumed run keeps the policy it began
-            with); under the mixed ones the classifier output and the loss stay
-            float32 and, for mixed_float16, the loss is scaled.
+            `compute_dtype.auto_policy`, chosen again by each session that resumes
+            the run, so that a run spanning machines computes in bfloat16 only on
+            those that have it; `resolve_precision`); under the mixed ones the
+            classifier output and the loss stay float32 and, for mixed_float16, the
+            loss is scaled.
+        per_session_precision: set by `resolve_precision` for an "auto" run: the run
+            records "auto" as its precision, `precision` holds this session's policy.
         select: which model the run ends with, is tested and saved as model.keras:
             "last" (the end of the schedule, as the papers report) or "best" (the
             best validation accuracy seen; needs a validation split held out of
@@ -120,6 +124,7 @@ class RunSpec:
     init_from: str | None = None
     accumulate: int = 1
     short_paths: int = 0
+    per_session_precision: bool = False
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -131,7 +136,9 @@ class RunSpec:
         }
         if self.data:  # absent for the built-in datasets, as in runs from before it existed
             identity["data"] = str(self.data)
-        if self.precision != "float32":  # likewise
+        if self.per_session_precision:
+            identity["precision"] = "auto"
+        elif self.precision != "float32":  # likewise
             identity["precision"] = self.precision
         if self.select != "last":  # likewise
             identity["select"] = self.select
@@ -145,19 +152,25 @@ class RunSpec:
 
 
 def resolve_precision(spec: RunSpec) -> tuple[RunSpec, str]:
-    """The spec with "auto" precision replaced by a policy, and why that one.
+    """The spec with "auto" precision replaced by this session's policy, and why that one.
 
-    A run that is resumed keeps the policy its checkpoint was trained in (its
-    layers were built in it), wherever it resumes.
+    An "auto" run is recorded as such (`RunSpec.per_session_precision`) and each
+    session that resumes it picks again for its own machine: the zoo's runs span
+    sessions on CPUs with and without native bfloat16, where bfloat16 trains 1.6x
+    faster or 0.15x as fast (README "Mixed precision"). `_build_or_restore` moves
+    the checkpoint into the session's policy. A run begun with an explicit policy
+    keeps it, and so does one whose record predates per-session "auto" (it holds
+    the policy "auto" chose then).
     """
     if spec.precision != "auto":
         return spec, "asked for"
     recorded = RunDirectory(spec.model_dir).recorded_identity()
-    if recorded is not None:
+    if recorded is not None and recorded.get("precision", "float32") != "auto":
         policy = recorded.get("precision", "float32")
         return dataclasses.replace(spec, precision=policy), "auto: kept from the run resumed"
     policy, why = auto_policy()
-    return dataclasses.replace(spec, precision=policy), f"auto: {why}"
+    spec = dataclasses.replace(spec, precision=policy, per_session_precision=True)
+    return spec, f"auto: {why}"
 
 
 def load_inputs(spec: RunSpec) -> TrainingInputs:
@@ -257,29 +270,37 @@ def _build_or_restore(spec, data, steps_per_epoch, strategy, run, resuming) -> k
     # Layers keep the policy they are built (or loaded) with.
     with precision_policy(spec.precision), strategy.scope():
         if resuming:
-            model, _ = load_trained(run.checkpoint, compile=True)
+            model, saved = load_trained(run.checkpoint, compile=True)
+            if saved.get("precision", "float32") != spec.precision:
+                # An "auto" run resumed on a machine that picks another policy.
+                model = moved_to_policy(model, _new_model(spec, data, steps_per_epoch))
         else:
-            compile_options = {
-                "jit_compile": spec.jit_compile,
-                "steps_per_execution": spec.steps_per_execution,
-            }
-            model = make_model(
-                spec.arch,
-                spec.recipe,
-                data,
-                data.stats_images,
-                steps_per_epoch,
-                spec.seed,
-                compile_options=compile_options,
-                accumulate=spec.accumulate,
-                short_paths=spec.short_paths,
-                **spec.arch_options,
-            )
+            model = _new_model(spec, data, steps_per_epoch)
     if spec.sync_bn:
         distributed.set_sync_batch_norm(model)
     if not resuming:
         _initialize_from(spec, model, run)
     return model
+
+
+def _new_model(spec, data, steps_per_epoch) -> keras.Model:
+    """The run's model, initialized and compiled, under the active policy and strategy."""
+    compile_options = {
+        "jit_compile": spec.jit_compile,
+        "steps_per_execution": spec.steps_per_execution,
+    }
+    return make_model(
+        spec.arch,
+        spec.recipe,
+        data,
+        data.stats_images,
+        steps_per_epoch,
+        spec.seed,
+        compile_options=compile_options,
+        accumulate=spec.accumulate,
+        short_paths=spec.short_paths,
+        **spec.arch_options,
+    )
 
 
 def _initialize_from(spec, model, run) -> None:

@@ -73,6 +73,10 @@ class WeightsCard:
         pending: the architecture's rows still training when this model shipped
             (recipe, flags, target, each seed's iterations): non-empty means the
             model is interim, to be replaced when they finish.
+        precision: the dtype policies it trained in, in order: each
+            ``{"policy", "iterations", "machines", "why"}`` (a run with
+            ``--precision auto`` picks per session, bfloat16 on CPUs that compute
+            it natively); empty on cards from before this was recorded (float32).
     """
 
     arch: str
@@ -103,6 +107,7 @@ class WeightsCard:
     recipes_compared: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     target_accuracy: float | None = None
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    precision: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -185,17 +185,17 @@ def run_call(config: dict, channel: Channel) -> None:
 
 
 def run_evaluate(config: dict, channel: Channel) -> None:
-    """``cnnzoo evaluate``'s path: `load_trained` of the file, `score_dataset` over it."""
+    """``cnnzoo evaluate``'s path: `load_inference` of the file, `score_dataset` over it."""
     configure_tf(config)
     from cnnzoo.pipelines import datasets as pipe
 
     from cnnzoo.evaluation.evaluate import score_dataset
-    from cnnzoo.model_io import load_trained
+    from cnnzoo.model_io import load_inference
 
     images, labels = infer_images(config)
     bs = config["infer_batch_size"]
     path = trained_model_file(config, images)
-    model, _ = load_trained(path, compile=False, precision=config.get("precision"))
+    model, _ = load_inference(path, config.get("precision"))
     ds = pipe.eval_dataset(images, labels, bs)
     first = pipe.eval_dataset(images[:bs], labels[:bs], bs)
 
