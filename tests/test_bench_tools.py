@@ -306,3 +306,50 @@ def test_bench_workers_times_the_third_interval_of_whole_fit_commands(tmp_path):
     cmd = bench_workers.fit_command(options, 2, tmp_path / "run", tmp_path / "o.json")
     assert cmd[:2] == ["cnnzoo", "fit"] and cmd[cmd.index("--steps") + 1] == "30"
     assert cmd[cmd.index("--workers") + 1] == "2" and options.workers == [1, 2]
+
+
+# A stand-in for ../shared/peers/torch_resnet20.py: its command line and JSON, fixed figures.
+_PEER = """
+import argparse, json
+ap = argparse.ArgumentParser()
+ap.add_argument("--precision", nargs="+"); ap.add_argument("--batch-size", type=int)
+ap.add_argument("--infer-batch-size", type=int); ap.add_argument("--runs", type=int)
+ap.add_argument("--json")
+a = ap.parse_args()
+figures = {"fp32": (300.0, 1000.0), "bf16": (600.0, 2000.0)}
+results = {p: dict(zip(("train_images_per_second", "infer_images_per_second"), figures[p]))
+           for p in a.precision}
+json.dump({"torch": "fake", "threads": 2, "args": vars(a), "results": results}, open(a.json, "w"))
+"""
+
+
+def test_the_peer_runs_with_the_benchmarks_settings_and_is_compared(tmp_path):
+    from bench.peer import peer_lines, peer_precisions, peer_ratios, run_peer
+
+    script = tmp_path / "peer.py"
+    script.write_text(_PEER)
+    results = {"fit": _row([380.0, 390.0, 400.0]), "evaluate-bf16": _row([1900.0, 2100.0, 2200.0])}
+    assert peer_precisions(results) == ["fp32", "bf16"]
+    args = argparse.Namespace(batch_size=64, infer_batch_size=128, runs=2)
+    peer = run_peer(script, peer_precisions(results), args)
+    assert peer["args"]["batch_size"] == 64 and peer["args"]["infer_batch_size"] == 128
+    assert peer["args"]["runs"] == 2 and peer["args"]["precision"] == ["fp32", "bf16"]
+    found = {r["num"]: r for r in peer_ratios(results, peer)}
+    assert found["fit"]["ratio"] == pytest.approx(390.0 / 300.0)
+    assert found["fit"]["target"] == 1.2
+    assert found["evaluate-bf16"]["ratio"] == pytest.approx(2100.0 / 2000.0)
+    lines = peer_lines(peer, list(found.values()))
+    assert "fit/peer fp32 train = 1.30  (target >= 1.20)  PASS" in lines[1]
+    assert "evaluate-bf16/peer bf16 infer = 1.05  (target >= 1.00)  PASS" in lines[2]
+
+
+def test_a_failing_peer_is_an_error_with_its_output(tmp_path):
+    from bench.peer import run_peer
+
+    script = tmp_path / "peer.py"
+    script.write_text("import sys; print('no torch here'); sys.exit(3)")
+    args = argparse.Namespace(batch_size=64, infer_batch_size=128, runs=2)
+    with pytest.raises(SystemExit, match=r"failed \(exit 3\):\nno torch here"):
+        run_peer(script, ["fp32"], args)
+    with pytest.raises(SystemExit, match="no such file"):
+        run_peer(tmp_path / "missing.py", ["fp32"], args)

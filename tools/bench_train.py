@@ -5,7 +5,7 @@
                                 [--infer-batches 10] [--contenders LIST]
                                 [--intra-threads N] [--inter-threads N]
                                 [--torch-threads N] [--onednn {default,0,1}] [--keras-bn]
-                                [--pause-pid PID] [--json FILE]
+                                [--peer SCRIPT] [--pause-pid PID] [--json FILE]
 
     pip install torch==2.13.0   # optional, benchmark-only: the PyTorch rows
 
@@ -98,6 +98,13 @@ tenants (on an idle machine spinning may win a little back: compare with
 ``--torch-omp-wait active``). TensorFlow's thread pools (Eigen, also under oneDNN)
 block instead of spinning.
 
+``--peer SCRIPT`` runs an independent PyTorch script after the windows (e.g.
+``../shared/peers/torch_resnet20.py``, written outside the project; ``tools/bench/peer.py``)
+with the same batch sizes and runs, and prints cnnzoo's rows against its figures:
+fit, evaluate and savedmodel against its float32 training and inference (>= 1.2),
+the bfloat16 rows against its bfloat16 ones (>= 1.0). It reports medians only, so
+these are ratios of medians.
+
 ``--pause-pid PID`` sends SIGSTOP to another process (a training job sharing
 the machine) for each run's windows and SIGCONT after them, also on errors and
 Ctrl-C.
@@ -123,7 +130,8 @@ import os
 import sys
 
 from bench.contenders import CONTENDERS, DEFAULT_CONTENDERS
-from bench.harness import run_benchmark
+from bench.harness import Pauser, run_benchmark
+from bench.peer import peer_lines, peer_precisions, peer_ratios, run_peer
 from bench.report import print_report, write_json
 
 _DEFAULTS = ",".join(DEFAULT_CONTENDERS)
@@ -206,6 +214,15 @@ OPTIONS = (
             "native bfloat16, where they are skipped by default (they run emulated, slowly)",
         },
     ),
+    (
+        "--peer",
+        {
+            "metavar": "SCRIPT",
+            "help": "after the windows, run this independent PyTorch script (e.g. "
+            "../shared/peers/torch_resnet20.py) and compare cnnzoo's rows with its figures "
+            "(tools/bench/peer.py)",
+        },
+    ),
     ("--pause-pid", {"type": int, "help": "SIGSTOP this process during the timed windows"}),
     ("--json", {"help": "also write the results to this JSON file"}),
 )
@@ -244,9 +261,22 @@ def main(argv=None) -> int:
     """Run the benchmark and print (and with ``--json`` write) its figures."""
     args = parse_args(argv)
     results = run_benchmark(args)
+    peer = None
+    if args.peer:
+        pauser = Pauser(args.pause_pid)
+        pauser.stop()
+        try:
+            peer = run_peer(args.peer, peer_precisions(results) or ["fp32"], args)
+        finally:
+            pauser.resume()
     found = print_report(results, args)
+    peer_found = []
+    if peer is not None:
+        peer_found = peer_ratios(results, peer)
+        print()
+        print("\n".join(peer_lines(peer, peer_found)))
     if args.json:
-        write_json(args.json, args, results, found)
+        write_json(args.json, args, results, found, peer=peer, peer_ratios=peer_found)
     return 0
 
 

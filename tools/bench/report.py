@@ -183,8 +183,15 @@ def print_report(results: dict, args: argparse.Namespace) -> list[dict]:
     return found
 
 
-def write_json(path: str, args: argparse.Namespace, results: dict, found: list[dict]) -> None:
-    """``--json``: the arguments, every window's figures and the ratios."""
+def write_json(
+    path: str,
+    args: argparse.Namespace,
+    results: dict,
+    found: list[dict],
+    peer: dict | None = None,
+    peer_ratios: list[dict] | None = None,
+) -> None:
+    """``--json``: the arguments, every window's figures, the ratios and (``--peer``) the peer's."""
     from cnnzoo.hardware import fp32_peak_gflops
 
     peak = fp32_peak_gflops()
@@ -196,4 +203,7 @@ def write_json(path: str, args: argparse.Namespace, results: dict, found: list[d
         "results": results,
         "ratios": found,
     }
+    if peer is not None:
+        document["peer"] = peer
+        document["peer_ratios"] = peer_ratios or []
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
