@@ -116,6 +116,8 @@ def test_eval_dataset_keeps_every_example_in_order(data):
     np.testing.assert_array_equal(
         np.concatenate([x for x, _ in batches]), images.astype(np.float32)
     )
+    # Each validation and evaluation makes a new iterator: no autotuning stall per pass.
+    assert eval_dataset(images, labels, BATCH).options().autotune.enabled is False
 
 
 def test_split_validation_is_deterministic_disjoint_and_complete(data):
