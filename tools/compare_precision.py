@@ -37,13 +37,14 @@ def compare(model_path: str, data_dir: str | None, precisions=("float32", "bfloa
     from cnnzoo.pipelines.sources import load_dataset
 
     from cnnzoo.hardware import describe
-    from cnnzoo.model_io import load_trained
+    from cnnzoo.model_io import load_inference, load_trained
 
     _, meta = load_trained(model_path, compile=False)
     images, labels = load_dataset(meta["dataset"], data_dir).test
     report, classes = {"model": str(model_path), "machine": describe()}, {}
     for precision in precisions:
-        model, _ = load_trained(model_path, compile=False, precision=precision)
+        # As `cnnzoo evaluate` and `predict` compute it: BatchNorm folded.
+        model, _ = load_inference(model_path, precision)
         classes[precision], seconds = top1(model, images)
         accuracy = float((classes[precision] == labels).mean())
         report[precision] = {"top1_accuracy": accuracy, "seconds": round(seconds, 1)}
