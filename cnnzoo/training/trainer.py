@@ -271,7 +271,8 @@ def _build_or_restore(spec, data, steps_per_epoch, strategy, run, resuming) -> k
     with precision_policy(spec.precision), strategy.scope():
         if resuming:
             model, saved = load_trained(run.checkpoint, compile=True)
-            if saved.get("precision", "float32") != spec.precision:
+            moved = saved.get("precision", "float32") != spec.precision
+            if spec.per_session_precision and moved:
                 # An "auto" run resumed on a machine that picks another policy.
                 model = moved_to_policy(model, _new_model(spec, data, steps_per_epoch))
         else:
