@@ -237,11 +237,11 @@ def load_trained(path: str | os.PathLike, compile: bool = True, precision: str |
 def load_inference(path: str | os.PathLike, precision: str | None = None):
     """A `.keras` model as every inference path runs it: uncompiled, BatchNorm folded.
 
-    `cnnzoo evaluate`, `predict`, the analysis's scoring and the benchmarks' evaluate
-    rows all load through here, so that they time and score the same graph: each
-    Conv2D -> BatchNorm pair folded into one convolution (`batch_norm_folding`),
-    which grappler fuses with its bias, residual addition and ReLU. Unfolded,
-    ResNet-20 scored at 0.64x of its SavedModel's speed on a 2-core Xeon (AMX).
+    `cnnzoo evaluate`, `predict`, `tools/compare_precision.py` and the benchmark's
+    evaluate rows load through here, so that they time and score the same graph:
+    each Conv2D -> BatchNorm pair folded into one convolution (`batch_norm_folding`),
+    which grappler fuses with its bias, residual addition and ReLU. (The analysis
+    studies load unfolded models: they gate the blocks themselves.)
 
     Args:
         path: the `.keras` file.

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.report import verdict_word
+
 # (cnnzoo row, the peer's precision, the peer's task, target, what is compared). The
 # float32 targets are issue 20's against PyTorch, the bfloat16 ones issue 22's.
 PEER_TARGETS = (
@@ -89,11 +91,7 @@ def peer_lines(peer: dict, found: list[dict]) -> list[str]:
     )
     lines = [f"independent peer {peer['script']} (torch {peer.get('torch')}): {figures} img/s"]
     for r in found:
-        verdict = (
-            "PASS"
-            if r["ratio"] >= r["target"]
-            else f"short by {(1 - r['ratio'] / r['target']) * 100:.0f}%"
-        )
+        verdict = verdict_word(r["ratio"], r["target"])
         lines.append(
             f"{r['what']:<42} {r['num']}/{r['den']} = {r['ratio']:.2f}  "
             f"(target >= {r['target']:.2f})  {verdict}"

@@ -148,12 +148,13 @@ def _compute_lines(rates: list[dict], peak: dict | None) -> list[str]:
     return [head, *rows]
 
 
+def verdict_word(ratio: float, target: float) -> str:
+    """PASS, or by how much the ratio falls short of its target."""
+    return "PASS" if ratio >= target else f"short by {(1 - ratio / target) * 100:.0f}%"
+
+
 def _verdict(r: dict) -> str:
-    verdict = (
-        "PASS"
-        if r["ratio"] >= r["target"]
-        else f"short by {(1 - r['ratio'] / r['target']) * 100:.0f}%"
-    )
+    verdict = verdict_word(r["ratio"], r["target"])
     return (
         f"{r['what']:<42} {r['num']}/{r['den']} = {r['ratio']:.2f}  "
         f"(target >= {r['target']:.2f})  {verdict}  "
