@@ -261,6 +261,7 @@ def cmd_fit(args) -> int:
         init_from=args.init_from,
         accumulate=args.accumulate,
         short_paths=args.short_paths,
+        validate=not args.no_validation,
     )
     if args.resume and not (spec.model_dir / "checkpoint.keras").is_file():
         raise FileNotFoundError(f"--resume: no checkpoint in {spec.model_dir}")
@@ -495,6 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="last",
         help="the model the run ends with and tests once: the schedule's last, or the "
         "best on the validation split (needs --val-split; never chosen on the test set)",
+    )
+    p.add_argument(
+        "--no-validation",
+        action="store_true",
+        help="no validation pass after each epoch (no validation curve): the model is "
+        "scored once, on the test set, at the end. With --select last only",
     )
     p.add_argument(
         "--init-from",

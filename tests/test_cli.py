@@ -322,3 +322,13 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "nowhere" in proc.stderr
+
+
+def test_python_dash_m_cnnzoo_runs_the_console_script():
+    # `python -m cnnzoo` is how tools launch it when the venv's scripts are not on PATH.
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for command in ("fit", "evaluate", "export", "predict"):
+        assert command in proc.stdout

@@ -116,6 +116,18 @@ def _fake_run(runs_dir, name, iterations, val, done, total=100):
         (run / "results.json").write_text(json.dumps({"test_accuracy": val}))
 
 
+def test_status_of_a_run_without_validation(monkeypatch, tmp_path, capsys):
+    # Keras's CSVLogger writes "NA" where a run trained with --no-validation has no value.
+    monkeypatch.setattr(train_zoo, "ZOO", (_FakeRow("a", "r"), _FakeRow("b", "r")))
+    _fake_run(tmp_path, "a-r-s0", 40, "NA", done=False)
+    _fake_run(tmp_path, "b-r-s0", 40, 0.75, done=False)
+    assert train_zoo.cmd_status(argparse.Namespace(runs_dir=tmp_path, only=None)) == 0
+    out = capsys.readouterr().out
+    assert "40/100 iterations" in out and "no validation" in out and "val 0.7500" in out
+    with pytest.raises(SystemExit, match="no validation accuracy recorded"):
+        train_zoo._val_accuracy(tmp_path / "a-r-s0")
+
+
 SHORT_AND_LONG = (
     train_zoo.ZooRow("net", "fast", tag="short"),
     train_zoo.ZooRow("net", "fast", seeds=(0, 1), target=0.9, tag="long"),
@@ -209,3 +221,14 @@ def test_zoo_runs_choose_their_precision_per_session():
     """Every zoo run asks for `--precision auto`: bfloat16 where the session's CPU has it."""
     command = train_zoo.ZOO[0].command(0, Path("runs/x"), None)
     assert command[command.index("--precision") + 1] == "auto"
+
+
+def test_runs_launch_cnnzoo_through_this_interpreter():
+    # `cnnzoo` need not be on PATH (a venv used without activating it): the queue
+    # runs `python -m cnnzoo` with the interpreter that imports train_zoo.
+    row = train_zoo.ZooRow("resnet20", "fast_cifar", flags=("--epochs", "100"))
+    cmd = row.command(0, Path("runs/x"), "data")
+    argv = train_zoo._launch_argv(cmd)
+    assert cmd[0] == "cnnzoo"
+    assert argv[:3] == [sys.executable, "-m", "cnnzoo"] and argv[3:] == cmd[1:]
+    assert train_zoo._launch_argv(["other", "--x"]) == ["other", "--x"]

@@ -302,6 +302,43 @@ def test_select_best_refuses_to_select_on_the_test_set(tmp_path):
     assert not (tmp_path / "r" / "checkpoint.keras").exists()
 
 
+def test_no_validation_scores_the_test_set_once_at_the_end(tmp_path, monkeypatch):
+    # A run on all training images: no pass over the test set until the end.
+    passes = []
+    evaluate = keras.Model.evaluate
+
+    def counted(self, *args, **kwargs):
+        passes.append(1)
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", counted)
+    recipe = _fake_recipe(total_steps=12, validate_every=4, val_split=0)
+    spec = RunSpec("wu2016_cifar", recipe, tmp_path / "r", max_eval_images=64, validate=False)
+    results = fit(spec, verbose=0)
+    rows = _rows(tmp_path / "r" / "history.csv")
+    assert len(rows) == 3 and all(v == "NA" for k, v in rows[0].items() if k.startswith("val_"))
+    assert len(passes) == 1 and 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["selected"] == {"by": "last", "iteration": 12}
+    assert (tmp_path / "r" / "curves.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "select", "message"),
+    [
+        ({"val_split": 256}, "best", "--select best picks the model on its validation"),
+        ({"lr_schedule": "plateau"}, "last", "plateau schedule"),
+    ],
+)
+def test_no_validation_refuses_what_needs_the_validation_accuracy(
+    tmp_path, overrides, select, message
+):
+    recipe = _fake_recipe(total_steps=4, **overrides)
+    spec = RunSpec("wu2016_cifar", recipe, tmp_path / "r", select=select, validate=False)
+    with pytest.raises(ValueError, match=message):
+        fit(spec, verbose=0)
+    assert not (tmp_path / "r" / "run.json").exists()
+
+
 def test_wall_seconds_and_sessions_add_up_over_a_resume(tmp_path):
     recipe = _fake_recipe(total_steps=16, validate_every=8)
     part = tmp_path / "r"

@@ -151,7 +151,9 @@ def progress(run_dir: Path) -> dict:
             last = rows[-1]
             state["iterations"] = int(float(last["iterations"]))
             state["wall_seconds"] = float(last.get("wall_seconds") or 0.0)
-            state["val_accuracy"] = float(last["val_accuracy"])
+            # Absent, or Keras's "NA", for a run trained with --no-validation.
+            val = last.get("val_accuracy")
+            state["val_accuracy"] = None if val in (None, "", "NA") else float(val)
     run = run_dir / "run.json"
     if run.is_file():
         recipe = json.loads(run.read_text(encoding="utf-8"))["recipe"]
@@ -176,9 +178,11 @@ def cmd_status(args) -> int:
             res = state["results"]
             line = f"done: test {res['test_accuracy']:.4f}, selected {res.get('selected')}"
         elif state["iterations"]:
+            val = state["val_accuracy"]
             line = (
                 f"{state['iterations']}/{state.get('total', '?')} iterations, "
-                f"{state['wall_seconds'] / 3600:.2f} h, val {state['val_accuracy']:.4f}"
+                f"{state['wall_seconds'] / 3600:.2f} h, "
+                + ("no validation" if val is None else f"val {val:.4f}")
             )
         elif (run_dir / "run.json").is_file():
             line = "started, first epoch running"
@@ -211,7 +215,19 @@ def _start(row: ZooRow, seed: int, args) -> tuple[subprocess.Popen, object]:
     print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}", flush=True)
     log = open(run_dir / "train.log", "a", encoding="utf-8")  # closed when the run ends
     env = _child_env(args.jobs)
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log
+    return subprocess.Popen(_launch_argv(cmd), stdout=log, stderr=subprocess.STDOUT, env=env), log
+
+
+def _launch_argv(cmd: list[str]) -> list[str]:
+    """`cmd` with its ``cnnzoo`` run as ``python -m cnnzoo`` by this interpreter.
+
+    The printed command (and the card's) stays ``cnnzoo ...``; launching it through
+    `sys.executable` trains with the cnnzoo this script imports even when the
+    venv's scripts folder is not on ``PATH`` (a venv used without activating it).
+    """
+    if cmd and cmd[0] == "cnnzoo":
+        return [sys.executable, "-m", "cnnzoo", *cmd[1:]]
+    return cmd
 
 
 def cmd_run(args) -> int:
@@ -249,6 +265,11 @@ def cmd_run(args) -> int:
 
 def _val_accuracy(run_dir: Path) -> float:
     state = progress(run_dir)
+    if state["val_accuracy"] is None:
+        raise SystemExit(
+            f"{run_dir}: no validation accuracy recorded; the zoo ships and picks "
+            "seeds by validation, so its rows validate (no --no-validation)"
+        )
     return float(state["val_accuracy"])
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+# What Keras's CSVLogger writes for a value an epoch did not log: its validation
+# columns are there from the first epoch even when no epoch validates.
+_MISSING = ("", None, "NA")
+
 
 def read_csv_rows(path: str | Path, key: str) -> list[dict[str, float]]:
-    """Rows of a numeric CSV sorted by `key`; the last row wins for a repeated key."""
+    """Rows of a numeric CSV sorted by `key`; the last row wins for a repeated key.
+
+    A value left empty (or Keras's "NA") is absent from its row.
+    """
     with open(path, newline="", encoding="utf-8") as f:
         rows = {}
         for row in csv.DictReader(f):
-            rows[float(row[key])] = {k: float(v) for k, v in row.items() if v not in ("", None)}
+            rows[float(row[key])] = {k: float(v) for k, v in row.items() if v not in _MISSING}
     return [rows[k] for k in sorted(rows)]
 
 

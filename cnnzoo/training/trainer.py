@@ -102,6 +102,10 @@ class RunSpec:
             that BatchNormalization sees micro-batch statistics.
         short_paths: train on this many random residual branches per batch, the
             other units passing their shortcut only (`short_paths`; 0: all).
+        validate: evaluate the validation split (the test set where none is held
+            out) after every epoch, for the curves and ``--select best``. False: no
+            pass but the test set's, once, at the end (a timed run saves the
+            passes; a run on all training images then scores its test set once).
     """
 
     arch: str
@@ -125,6 +129,7 @@ class RunSpec:
     accumulate: int = 1
     short_paths: int = 0
     per_session_precision: bool = False
+    validate: bool = True
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a rerun to resume this run."""
@@ -227,6 +232,17 @@ def _check_run(spec: RunSpec, data: TrainingInputs, replicas: int) -> None:
     _check_init_from(spec)
     if spec.select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}, got {spec.select!r}")
+    if not spec.validate and spec.select == "best":
+        raise ValueError(
+            "--select best picks the model on its validation accuracy, which "
+            "--no-validation does not compute: use --select last or validate"
+        )
+    if not spec.validate and spec.recipe.schedule.kind == "plateau":
+        raise ValueError(
+            f"recipe {spec.recipe.name!r} lowers its learning rate when the validation "
+            "accuracy stalls (plateau schedule), which --no-validation does not compute: "
+            "validate, or pick a recipe with a fixed schedule"
+        )
     if spec.select == "best" and data.val_is_test:
         raise ValueError(
             "--select best picks the model on the validation set, and this run validates "
@@ -374,7 +390,7 @@ def _run_loop(spec, model, strategy, datasets, callbacks, epochs, initial_epoch,
         "epochs": epochs,
         "initial_epoch": initial_epoch,
         "steps_per_epoch": interval,
-        "validation_data": val_ds,
+        "validation_data": val_ds if spec.validate else None,
         "callbacks": callbacks,
     }
     if spec.strategy == "default":
