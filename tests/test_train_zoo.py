@@ -232,3 +232,24 @@ def test_runs_launch_cnnzoo_through_this_interpreter():
     assert cmd[0] == "cnnzoo"
     assert argv[:3] == [sys.executable, "-m", "cnnzoo"] and argv[3:] == cmd[1:]
     assert train_zoo._launch_argv(["other", "--x"]) == ["other", "--x"]
+
+
+def test_shipping_refuses_a_file_whose_weights_differ(tmp_path):
+    # A bfloat16 run's test figure is not the shipped file's (float32), so the save is
+    # checked on the weights themselves, bit for bit.
+    from _tiny_models import save_tiny_model, tiny_model
+
+    from cnnzoo.model_io import save_trained
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "ship").mkdir()
+    trained = save_tiny_model(tmp_path / "run")
+    shipped = save_tiny_model(tmp_path / "ship")
+    train_zoo.check_same_weights(trained, shipped)  # the same: no error
+    other = tiny_model()
+    kernel = other.get_layer("conv").kernel
+    kernel.assign(kernel.numpy() * (1 + 2**-20))
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    save_trained(other, shipped, meta)
+    with pytest.raises(RuntimeError, match="weight conv/kernel differs"):
+        train_zoo.check_same_weights(trained, shipped)

@@ -77,6 +77,10 @@ class WeightsCard:
             ``{"policy", "iterations", "machines", "why"}`` (a run with
             ``--precision auto`` picks per session, bfloat16 on CPUs that compute
             it natively); empty on cards from before this was recorded (float32).
+        test_at_training_end: the run's own test figure, ``{"test_accuracy",
+            "policy"}``, scored in the policy training ended in; `test_accuracy` is
+            the shipped file's as `cnnzoo evaluate` scores it (float32, BatchNorm
+            folded), a few images apart after a bfloat16 run. None on older cards.
     """
 
     arch: str
@@ -108,6 +112,7 @@ class WeightsCard:
     target_accuracy: float | None = None
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     precision: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    test_at_training_end: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
