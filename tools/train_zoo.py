@@ -341,10 +341,16 @@ def _save_shipped(row: ZooRow, run_dir: Path, name: str, out_dir: Path) -> Path:
     from cnnzoo.model_io import load_trained
     from cnnzoo.training.curves import plot_curves
 
-    model, _ = load_trained(run_dir / "model.keras", compile=False)
+    # In float32 whatever the run trained in: a mixed-precision file would compute in
+    # bfloat16 for every user, emulated (0.15x) on CPUs without it. The variables are
+    # float32 under both policies, so the weights are the run's, bit for bit.
+    model, _ = load_trained(run_dir / "model.keras", compile=False, precision="float32")
     target = out_dir / f"{name}.keras"
     model.save(target)  # not compiled: no optimizer state in the shipped file
-    shutil.copy(run_dir / "model.json", target.with_suffix(".json"))  # class names, recipe
+    metadata = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+    # The shipped file's policy; the card's `precision` keeps what the run trained in.
+    metadata["precision"] = "float32"
+    target.with_suffix(".json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     for log in ("history", "steps"):
         shutil.copy(run_dir / f"{log}.csv", out_dir / f"{name}.{log}.csv")
     title = f"{row.arch} · {row.recipe} · seed {run_dir.name.rsplit('-s', 1)[-1]}"
