@@ -253,3 +253,9 @@ def test_shipping_refuses_a_file_whose_weights_differ(tmp_path):
     save_trained(other, shipped, meta)
     with pytest.raises(RuntimeError, match="weight conv/kernel differs"):
         train_zoo.check_same_weights(trained, shipped)
+    # Another shape (here: more classes) is refused before any value is compared.
+    save_trained(
+        tiny_model(num_classes=7), shipped, {**meta, "class_names": [str(i) for i in range(7)]}
+    )
+    with pytest.raises(RuntimeError, match="expected shape .* got .*the save lost"):
+        train_zoo.check_same_weights(trained, shipped)

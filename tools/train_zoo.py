@@ -410,14 +410,15 @@ def check_same_weights(trained: Path, shipped: Path) -> None:
     import numpy as np
 
     from cnnzoo.model_io import load_trained
+    from cnnzoo.variable_pairs import matched_pairs
 
     a, _ = load_trained(trained, compile=False)
     b, _ = load_trained(shipped, compile=False)
-    if len(a.weights) != len(b.weights):
-        raise RuntimeError(
-            f"{shipped}: {len(b.weights)} weights, {trained}: {len(a.weights)}: the save lost some"
-        )
-    for va, vb in zip(a.weights, b.weights, strict=True):
+    try:
+        pairs = matched_pairs(a.weights, b.weights, f"{shipped} against {trained}")
+    except ValueError as e:
+        raise RuntimeError(f"{e}: the save lost something") from None
+    for va, vb in pairs:
         if va.path != vb.path or not np.array_equal(np.asarray(va), np.asarray(vb)):
             raise RuntimeError(
                 f"{shipped}: weight {vb.path} differs from {trained}'s {va.path}: "
