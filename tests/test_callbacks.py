@@ -1,6 +1,10 @@
-"""Training callbacks: windowed loss log, history truncation on resume, curves."""
+"""Training callbacks: windowed loss log, history truncation on resume, curves, pauses."""
 
 import csv
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
@@ -102,3 +106,68 @@ def test_best_checkpoint_replaces_only_on_a_strictly_better_score(tmp_path):
     )
     assert cb.BestCheckpoint(path, meta).best == 0.8
     assert keras.saving.load_model(path).count_params() == model.count_params()
+
+
+# --------------------------------------------------------------------------- pauses
+
+
+class _FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_pause_watch_counts_only_long_gaps():
+    clock = _FakeClock()
+    watch = cb.PauseWatch(tick=1.0, threshold=5.0, clock=clock)
+    assert watch.look() == 0.0  # the first look only sets the reference
+    for late in (0.0, 0.3, 4.9):  # a busy machine makes a sleep late, not by this much
+        clock.now += 1.0 + late
+        assert watch.look() == 0.0
+    clock.now += 1.0 + 42.0  # stopped for 42 s
+    assert watch.look() == pytest.approx(42.0)
+    clock.now += 1.0
+    assert watch.look() == 0.0
+    assert watch.paused == pytest.approx(42.0) and watch.pauses == 1
+
+
+def test_wall_clock_leaves_out_the_pauses():
+    clock = cb.WallClock(previous=10.0, watch=cb.PauseWatch(clock=_FakeClock()))
+    clock.on_train_begin()
+    clock.watch.paused += 3600.0  # an hour stopped during this session
+    logs = {}
+    clock.on_epoch_end(0, logs)
+    clock.on_train_end()
+    assert 10.0 <= logs["wall_seconds"] < 10.0 + 60.0
+
+
+_STOPPED_CHILD = """
+import time
+from cnnzoo.training.callbacks import PauseWatch
+w = PauseWatch(tick=0.1, threshold=1.0).start()
+print("ready", flush=True)
+time.sleep(6.0)
+print(f"{w.paused:.2f} {w.pauses}", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX SIGSTOP/SIGCONT")
+def test_pause_watch_sees_a_real_sigstop():
+    # What tools/bench_train.py --pause-pid does to a training run beside it.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STOPPED_CHILD], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGCONT)
+        paused, pauses = proc.stdout.readline().split()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert int(pauses) == 1
+    assert 2.0 < float(paused) < 4.5

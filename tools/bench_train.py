@@ -107,7 +107,8 @@ these are ratios of medians.
 
 ``--pause-pid PID`` sends SIGSTOP to another process (a training job sharing
 the machine) for each run's windows and SIGCONT after them, also on errors and
-Ctrl-C.
+Ctrl-C. A `cnnzoo fit` so stopped leaves the stopped time out of its ``wall_seconds``
+(`cnnzoo.training.callbacks.PauseWatch`).
 
 Targets (the issue's):
 

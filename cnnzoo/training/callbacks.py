@@ -196,28 +196,101 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             metadata.write(self.path)
 
 
+class PauseWatch:
+    """Counts the time a process spent stopped (SIGSTOP, a suspended machine).
+
+    A daemon thread sleeps `tick` seconds at a time; a sleep that ends more than
+    `threshold` seconds late means the process was not running: nothing else delays
+    a sleeping thread that long (on 2 busy cores the lateness stays under a second).
+    Benchmarks stop a training run to time something alone on the machine
+    (``tools/bench_train.py --pause-pid``); without this, the run's wall time counted
+    those minutes as training.
+
+    Args:
+        tick: seconds between the thread's looks at the clock.
+        threshold: lateness, in seconds, counted as a pause.
+        clock: a monotonic clock (injectable for tests).
+    """
+
+    def __init__(self, tick: float = 1.0, threshold: float = 5.0, clock=time.monotonic):
+        self.tick = float(tick)
+        self.threshold = float(threshold)
+        self.clock = clock
+        self.paused = 0.0
+        self.pauses = 0
+        self._last = None
+        self._stop = None
+
+    def look(self) -> float:
+        """One look at the clock: counts and returns the pause since the last look (or 0)."""
+        now = self.clock()
+        late = 0.0 if self._last is None else now - self._last - self.tick
+        self._last = now
+        if late <= self.threshold:
+            return 0.0
+        self.paused += late
+        self.pauses += 1
+        return late
+
+    def start(self) -> PauseWatch:
+        """Start the thread (once); returns self."""
+        import threading
+
+        if self._stop is None:
+            self._stop = threading.Event()
+            self.look()
+
+            def run():
+                while not self._stop.wait(self.tick):
+                    late = self.look()
+                    if late:
+                        logging.info("Stopped for %.0f s; not counted as training time", late)
+
+            threading.Thread(target=run, name="cnnzoo-pause-watch", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
+
 class WallClock(keras.callbacks.Callback):
     """Adds ``wall_seconds``, the run's training time so far, to each epoch's logs.
 
     A run may span several sessions (and machines): the count goes on from
     `previous`, the figure of the last epoch the checkpoint kept, so the CSV's
-    last row is the run's whole wall time, validations included.
+    last row is the run's whole wall time, validations included. Time the process
+    spent stopped (`PauseWatch`) is left out.
 
     Args:
         previous: seconds spent by earlier sessions of the run.
+        watch: the `PauseWatch` to subtract (default: a new one, started with training).
     """
 
-    def __init__(self, previous: float = 0.0):
+    def __init__(self, previous: float = 0.0, watch: PauseWatch | None = None):
         super().__init__()
         self.previous = float(previous)
+        self.watch = watch or PauseWatch()
         self._start = time.perf_counter()
+        self._paused_at_start = 0.0
 
     def on_train_begin(self, logs=None):
+        self.watch.start()
         self._start = time.perf_counter()
+        self._paused_at_start = self.watch.paused
+
+    def on_train_end(self, logs=None):
+        self.watch.stop()
+
+    def seconds(self) -> float:
+        """Training time of this session so far, pauses left out."""
+        paused = self.watch.paused - self._paused_at_start
+        return max(0.0, time.perf_counter() - self._start - paused)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["wall_seconds"] = round(self.previous + time.perf_counter() - self._start, 1)
+            logs["wall_seconds"] = round(self.previous + self.seconds(), 1)
 
 
 class BestCheckpoint(AtomicCheckpoint):
