@@ -259,3 +259,36 @@ def test_shipping_refuses_a_file_whose_weights_differ(tmp_path):
     )
     with pytest.raises(RuntimeError, match="expected shape .* got .*the save lost"):
         train_zoo.check_same_weights(trained, shipped)
+
+
+def test_rewrite_between_replaces_only_the_marked_lines(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text(f"head\n{train_zoo.README_START}\nold\n{train_zoo.README_END}\ntail\n")
+    train_zoo._rewrite_between(path, train_zoo.README_START, train_zoo.README_END, "new\n")
+    assert path.read_text() == (
+        f"head\n{train_zoo.README_START}\nnew\n{train_zoo.README_END}\ntail\n"
+    )
+    path.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="README.md: no .* markers"):
+        train_zoo._rewrite_between(path, train_zoo.README_START, train_zoo.README_END, "x\n")
+    assert path.read_text() == "no markers\n"  # nothing written
+
+
+def _between_markers(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    block = text.partition(train_zoo.README_START)[2].partition(train_zoo.README_END)[0]
+    return [line for line in block.splitlines() if line.startswith("|")]
+
+
+def test_the_repositorys_tables_of_shipped_models_are_the_cards(tmp_path, capsys):
+    # `ship` then `readme`: a model shipped without rewriting the tables fails here.
+    train_zoo._export_lines()
+    exports = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert exports == _between_markers(train_zoo.SAVED_MODELS_DIR / "README.md")
+    train_zoo._zoo_lines(argparse.Namespace(runs_dir=tmp_path))
+    shipped = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert shipped and shipped == [
+        line
+        for line in _between_markers(train_zoo.REPO / "README.md")
+        if not line.startswith("| model") and not line.startswith("| ---")
+    ]

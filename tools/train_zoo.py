@@ -596,30 +596,53 @@ def _paper_figure(card) -> str:
 README_START, README_END = "<!-- zoo: written by tools/train_zoo.py readme -->", "<!-- /zoo -->"
 
 
+DATASET_NAMES = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
+
+
+def _rewrite_between(path: Path, start: str, end: str, body: str) -> None:
+    """Replace the lines between the markers `start` and `end` of `path` with `body`."""
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(start)
+    _, found, tail = rest.partition(end)
+    if not rest or not found:
+        raise SystemExit(f"{path}: no {start!r} ... {end!r} markers")
+    path.write_text(f"{head}{start}\n{body}{end}{tail}", encoding="utf-8")
+
+
 def cmd_readme(args) -> int:
-    """Rewrite the README's table of shipped models and list of rows still training.
+    """Rewrite the tables of shipped models: the README's (with the rows still training), and
+    saved_models/README.md's.
 
     The lines between `README_START` and `README_END` are replaced (``--print``
-    prints them instead), so the README's figures are the cards' own.
+    prints them instead), so the READMEs' figures are the cards' own.
     """
     import contextlib
     import io
 
-    out = io.StringIO()
+    out, exports = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out):
         _zoo_lines(args)
+    with contextlib.redirect_stdout(exports):
+        _export_lines()
     if args.print:
-        print(out.getvalue(), end="")
+        print(out.getvalue() + "\n" + exports.getvalue(), end="")
         return 0
-    readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    head, _, rest = text.partition(README_START)
-    _, _, tail = rest.partition(README_END)
-    if not rest:
-        raise SystemExit(f"{readme}: no {README_START!r} marker")
-    readme.write_text(f"{head}{README_START}\n{out.getvalue()}{README_END}{tail}", encoding="utf-8")
-    print(f"rewrote the zoo table of {readme}")
+    for path, body in ((REPO / "README.md", out), (args.saved_models / "README.md", exports)):
+        _rewrite_between(path, README_START, README_END, body.getvalue())
+        print(f"rewrote the zoo table of {path}")
     return 0
+
+
+def _export_lines() -> None:
+    """Print the rows of saved_models/README.md's table: one per shipped model."""
+    from cnnzoo.weights import all_cards
+
+    print("| export | model | test top-1 (card) |")
+    print("| --- | --- | --- |")
+    for card in sorted(all_cards(), key=lambda c: c.name):
+        interim = f" ({card.standing})" if card.pending else ""
+        model = f"{card.arch}, {DATASET_NAMES.get(card.dataset, card.dataset)}{interim}"
+        print(f"| `{card.arch}-{card.dataset}/` | {model} | {card.test_accuracy:.2%} |")
 
 
 def _zoo_lines(args) -> None:
@@ -691,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         "--saved-models",
         type=Path,
         default=SAVED_MODELS_DIR,
-        help="ship, export: where the shipped models' SavedModels go",
+        help="ship, export, readme: where the shipped models' SavedModels (and their README) go",
     )
     parser.add_argument("--print", action="store_true", help="readme: print, do not rewrite")
     parser.add_argument("--only", nargs="+", help="architectures of the queue to take")
