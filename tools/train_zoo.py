@@ -606,7 +606,10 @@ def _rewrite_between(path: Path, start: str, end: str, body: str) -> None:
     _, found, tail = rest.partition(end)
     if not rest or not found:
         raise SystemExit(f"{path}: no {start!r} ... {end!r} markers")
-    path.write_text(f"{head}{start}\n{body}{end}{tail}", encoding="utf-8")
+    from cnnzoo.model_io import atomic_write_text
+
+    # Atomically: an interrupted rewrite must not leave a README cut in half.
+    atomic_write_text(path, f"{head}{start}\n{body}{end}{tail}")
 
 
 def cmd_readme(args) -> int:
