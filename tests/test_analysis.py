@@ -17,6 +17,7 @@ import pytest
 
 import cnnzoo
 from cnnzoo import cli
+from cnnzoo.analysis import degradation
 from cnnzoo.analysis.degradation import read_run
 from cnnzoo.analysis.lesion import kendall_tau, swap_pairs
 from cnnzoo.analysis.paths import (
@@ -224,6 +225,70 @@ def test_degradation_reads_a_run_directory(tmp_path):
     assert run["val_iterations"] == [100, 200]
     assert run["val_error"] == pytest.approx([60.0, 30.0])
     assert run["train_error"] == pytest.approx([50.0, 20.0])
+
+
+def _run(label, train, val):
+    return {
+        "label": label,
+        "val_is_test": False,
+        "train_iterations": list(range(len(train))),
+        "train_error": train,
+        "val_iterations": list(range(len(val))),
+        "val_error": val,
+    }
+
+
+def test_degradation_verdicts_compare_the_deepest_and_shallowest_of_each_family():
+    runs = [
+        _run("plain56", [40.0, 30.0], [50.0, 12.0]),
+        _run("resnet20", [20.0, 2.0], [20.0, 8.0]),
+        _run("plain20", [40.0, 3.0], [50.0, 9.0]),
+        _run("resnet56", [20.0, 0.5], [20.0, 7.0]),
+        _run("resnet110", [20.0, 1.0], [20.0, 9.5]),
+    ]
+    assert degradation.family("resnet110") == ("resnet", 110)
+    assert degradation.family("wu2016_cifar") == ("wu2016_cifar", 0)
+    groups = degradation.families(runs)
+    assert [r["label"] for r in groups["resnet"]] == ["resnet20", "resnet56", "resnet110"]
+    verdicts = {v["family"]: v for v in degradation.verdicts(runs)}
+    assert verdicts["plain"]["degrades"] is True
+    assert (verdicts["plain"]["deep"], verdicts["plain"]["shallow"]) == ("plain56", "plain20")
+    # resnet110 against resnet20: lower training error, higher validation error.
+    assert verdicts["resnet"]["degrades"] is None
+    assert degradation.verdicts(runs[:2]) == []  # one run per family: nothing to compare
+    # The y range is He et al.'s 0-20% unless a run ends above it (12% * 1.2 -> 15 < 20;
+    # 30% * 1.2 = 36 -> 40).
+    assert degradation.error_range(runs[1:]) == (0, 20)
+    assert degradation.error_range(runs) == (0, 40)
+
+
+def test_degradation_reads_the_shipped_weights_history():
+    run = read_run("plain20")
+    assert run["label"] == "plain20" and not run["val_is_test"]
+    assert run["val_error"] == read_run("plain20-cifar10")["val_error"]
+    assert run["train_iterations"][-1] > 30_000 and len(run["val_error"]) == 100
+    with pytest.raises(KeyError, match="nosuch: not a run directory.*shipped: .*plain20"):
+        read_run("nosuch")
+
+
+def test_cli_degradation_draws_a_panel_per_family(tmp_path, capsys):
+    for name, acc in (("a", "0.5"), ("b", "0.4")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "history.csv").write_text(
+            f"epoch,accuracy,iterations,val_accuracy\n0,{acc},100,{acc}\n"
+        )
+        arch = {"a": "plain20", "b": "plain56"}[name]
+        (run / "run.json").write_text(json.dumps({"arch": arch, "recipe": {}}))
+    out = tmp_path / "out"
+    argv = ["analyze", "degradation", "--runs", str(tmp_path / "a"), str(tmp_path / "b")]
+    assert cli.main([*argv, "resnet20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "plain: plain56 against plain20" in printed and "(higher: degradation)" in printed
+    data = json.loads((out / "degradation.json").read_text())
+    assert [v["family"] for v in data["verdicts"]] == ["plain"]
+    assert [r["label"] for r in data["runs"]] == ["plain20", "plain56", "resnet20"]
+    assert (out / "degradation.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_paths_prints_the_interval_and_writes_json_and_png(tmp_path, capsys):

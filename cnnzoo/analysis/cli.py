@@ -47,7 +47,15 @@ def add_parser(sub) -> None:
     _common(p, batch_size=250)
 
     p = studies.add_parser("degradation", help="training and test error against iterations")
-    p.add_argument("--runs", nargs="+", required=True, help="`cnnzoo fit` run directories")
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        help="`cnnzoo fit` run directories, or shipped weights (ARCH, or ARCH-DATASET)",
+    )
+    p.add_argument(
+        "--weights", metavar="DATASET", default="cifar10", help="dataset of shipped ARCH names"
+    )
     p.add_argument("--out", default="analysis", help="directory for degradation.json and .png")
     for p in studies.choices.values():
         p.set_defaults(func=run)

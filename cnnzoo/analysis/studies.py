@@ -114,8 +114,8 @@ def run_responses(args) -> list[str]:
 def run_degradation(args) -> list[str]:
     """Training and validation/test error of each --runs directory (He et al. Fig. 1/6)."""
     started = time.monotonic()
-    runs = [degradation.read_run(run) for run in args.runs]
-    results = {"runs": runs}
+    runs = [degradation.read_run(run, args.weights) for run in args.runs]
+    results = {"runs": runs, "verdicts": degradation.verdicts(runs)}
     fig = degradation.figure(runs)
     return degradation.summary(runs) + _written(args, "degradation", results, fig, started)
 
