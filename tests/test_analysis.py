@@ -291,6 +291,23 @@ def test_cli_degradation_draws_a_panel_per_family(tmp_path, capsys):
     assert (out / "degradation.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_lesion_figure_lines_up_the_plain_twin_unit_for_unit():
+    from cnnzoo.analysis import lesion
+
+    results = {
+        "single": {
+            "resnet": {"none": 5.0, "u1": 6.0, "down": 9.0, "u3": 7.0},
+            "plain": {"none": 9.0, "u1": 80.0, "u3": 85.0},  # "down" cannot be deleted
+        },
+        "random": {"1": [6.0, 7.0]},
+        "reorder": [{"kendall_tau": 1.0, "error": 5.0}],
+    }
+    fig = lesion.figure(results)
+    resnet, plain = fig.axes[0].get_lines()[0::2]  # each label: its curve, then its axhline
+    assert list(resnet.get_xdata()) == [0, 1, 2]
+    assert list(plain.get_xdata()) == [0, 2]
+
+
 def test_cli_paths_prints_the_interval_and_writes_json_and_png(tmp_path, capsys):
     assert cli.main(["analyze", "paths", "--blocks", "54", "--out", str(tmp_path)]) == 0
     assert "length 19-35" in capsys.readouterr().out

@@ -102,9 +102,13 @@ def figure(results: dict):
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    # One x position per unit name, so that a plain twin (whose shape-changing units
+    # cannot be deleted) lines up with the residual net unit for unit.
+    units = list(dict.fromkeys(n for e in results["single"].values() for n in e if n != "none"))
     for label, errors in results["single"].items():
         names = [n for n in errors if n != "none"]
-        axes[0].plot(range(len(names)), [errors[n] for n in names], marker="o", label=label)
+        x = [units.index(n) for n in names]
+        axes[0].plot(x, [errors[n] for n in names], marker="o", label=label)
         axes[0].axhline(errors["none"], linestyle=":", color="gray")
     axes[0].set(xlabel="deleted unit", ylabel="test error (%)", title="(a) one unit deleted")
     axes[0].legend()
