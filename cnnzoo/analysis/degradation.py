@@ -31,7 +31,7 @@ ERROR_RANGE = (0, 20)
 def error_range(runs: list[dict]) -> tuple[float, float]:
     """The figure's y range: He et al.'s, or tall enough for the highest final error."""
     finals = [_final(run, key) for run in runs for key in ("val_error", "train_error")]
-    highest = max([f for f in finals if f == f] or [0.0])
+    highest = max([f for f in finals if not math.isnan(f)] or [0.0])
     top = max(ERROR_RANGE[1], 5 * math.ceil(highest * 1.2 / 5))
     return ERROR_RANGE[0], min(top, 100)
 
